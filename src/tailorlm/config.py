@@ -1,0 +1,51 @@
+"""Pydantic models for files users write (task.yaml, run configs). Unknown keys are errors:
+a typo in a config must not be silently ignored. Each field's description doubles as help text."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+OutputType = Literal["sql", "text", "label", "code", "json"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskConfig(_Strict):
+    """Contents of a task folder's `task.yaml`."""
+
+    name: str = Field(description="Short task name, used in run names and reports.")
+    description: str = Field("", description="One paragraph: what the task is for.")
+    input_fields: list[str] = Field(
+        default_factory=lambda: ["question"],
+        description="Names of the input fields; a row whose input is a plain string fills the "
+        "first one.",
+    )
+    output_type: OutputType = Field("text", description="What an answer is: sql, text, label, ...")
+    metric: str = Field(description="Metric name: sql_execution, exact_match, classification.")
+    system_prompt: str = Field(
+        "", description="Default system message for engineered prompts (role + rules)."
+    )
+    role: str = Field("", description="Persona used by the `role`-style strategies.")
+    labels: list[str] | None = Field(None, description="Allowed labels for classification tasks.")
+    resources: dict[str, str] = Field(
+        default_factory=dict,
+        description="Named files relative to the task folder; `db` is the default SQLite "
+        "database for SQL tasks. A row may override it with its own `db` key.",
+    )
+
+
+class EvalConfig(_Strict):
+    """Everything that determines an evaluation run; its hash keys stored-run reuse."""
+
+    task: str
+    model: str
+    strategy: str
+    split: Literal["train", "dev", "test"] = "test"
+    limit: int | None = Field(None, ge=1)
+    max_new_tokens: int = Field(256, ge=1)
+    batch_size: int = Field(8, ge=1)
+    seed: int = 0

@@ -1,0 +1,30 @@
+"""The user's home folder for tailorlm state (model cache, run store).
+
+Like simonw/llm's LLM_USER_PATH: one folder, relocatable by an environment variable, which tests
+point at a temp dir."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HOME_ENV = "TAILOR_HOME"
+
+
+def home() -> Path:
+    env = os.environ.get(HOME_ENV)
+    path = Path(env).expanduser() if env else Path.home() / ".tailor"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def model_cache_dir() -> Path:
+    path = home() / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def runs_dir() -> Path:
+    path = home() / "runs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
