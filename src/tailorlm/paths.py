@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 
 HOME_ENV = "TAILOR_HOME"
+# The converted-model cache can live apart from the run store (tests share one across a session).
+MODEL_CACHE_ENV = "TAILOR_MODEL_CACHE"
 
 
 def home() -> Path:
@@ -19,7 +21,8 @@ def home() -> Path:
 
 
 def model_cache_dir() -> Path:
-    path = home() / "models"
+    env = os.environ.get(MODEL_CACHE_ENV)
+    path = Path(env).expanduser() if env else home() / "models"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -1,0 +1,53 @@
+"""Backends (L2): everything that turns chat messages into completions."""
+
+from __future__ import annotations
+
+from tailorlm.backends.base import Backend
+from tailorlm.backends.fake import FakeBackend
+from tailorlm.backends.models import DEFAULT_MODEL, resolve_model
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "Backend",
+    "FakeBackend",
+    "LazyBackend",
+    "load_backend",
+    "load_tokenizer",
+    "resolve_model",
+]
+
+
+def load_backend(spec: str | None = None, *, device: str | None = None) -> Backend:
+    """Build the backend a model spec names (local transformers for now)."""
+    from tailorlm.backends.local import LocalBackend
+
+    return LocalBackend(spec, device=device)
+
+
+class LazyBackend:
+    """Loads the model on first use, so a command whose steps are all reused from the run store
+    never pays the model load, and several steps share one loaded model."""
+
+    def __init__(self, spec: str | None = None, *, device: str | None = None) -> None:
+        self.name = spec or DEFAULT_MODEL
+        self._spec, self._device = spec, device
+        self._backend: Backend | None = None
+
+    @property
+    def loaded(self) -> Backend:
+        if self._backend is None:
+            self._backend = load_backend(self._spec, device=self._device)
+        return self._backend
+
+    def generate(self, batch, options=None):  # type: ignore[no-untyped-def]
+        return self.loaded.generate(batch, options)
+
+    def count_tokens(self, text: str) -> int:
+        return self.loaded.count_tokens(text)
+
+
+def load_tokenizer(spec: str | None = None):  # type: ignore[no-untyped-def]
+    """The model's tokenizer alone (for token statistics), with the same spec rules."""
+    from tailorlm.backends.local import load_tokenizer as _load
+
+    return _load(resolve_model(spec))

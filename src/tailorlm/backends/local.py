@@ -1,0 +1,147 @@
+"""Local transformers backend: batched greedy generation with left padding and length-sorted
+batches (similar lengths share a batch, so little compute goes to padding). CUDA + bf16 when a
+GPU is present, float32 on CPU (bf16 is emulated and slow on CPUs without AVX-512 BF16)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from tailorlm.backends.models import ResolvedModel, resolve_model
+from tailorlm.errors import ModelError
+from tailorlm.types import Completion, GenerationOptions, Messages
+
+
+def pick_device(device: str | None = None) -> tuple[str, str]:
+    """Return (device, dtype name): the GPU in bf16 when there is one, else CPU float32."""
+    import torch
+
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+        return device, "bfloat16"
+    return device, "float32"
+
+
+class LocalBackend:
+    def __init__(self, spec: str | None = None, *, device: str | None = None) -> None:
+        started = time.perf_counter()
+        self.resolved: ResolvedModel = resolve_model(spec)
+        self.name = self.resolved.spec
+        self.device, self.dtype = pick_device(device)
+        self.tokenizer, self.model = _load(self.resolved, self.device, self.dtype)
+        self.load_seconds = time.perf_counter() - started
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def render(self, messages: Messages) -> str:
+        return self.tokenizer.apply_chat_template(
+            [dict(m) for m in messages], tokenize=False, add_generation_prompt=True
+        )
+
+    def generate(
+        self, batch: Sequence[Messages], options: GenerationOptions | None = None
+    ) -> list[Completion]:
+        options = options or GenerationOptions()
+        prompts = [self.render(m) for m in batch]
+        lengths = [self.count_tokens(p) for p in prompts]
+        order = sorted(range(len(prompts)), key=lambda i: lengths[i], reverse=True)
+        results: list[Completion | None] = [None] * len(prompts)
+        for start in range(0, len(order), options.batch_size):
+            chunk = order[start : start + options.batch_size]
+            for i, completion in zip(chunk, self._generate_chunk([prompts[i] for i in chunk], options)):
+                results[i] = completion
+        return [r for r in results if r is not None]
+
+    def _generate_chunk(self, prompts: list[str], options: GenerationOptions) -> list[Completion]:
+        import torch
+
+        enc = self.tokenizer(
+            prompts, return_tensors="pt", padding=True, add_special_tokens=False
+        ).to(self.device)
+        started = time.perf_counter()
+        with torch.inference_mode():
+            out = self.model.generate(**enc, **self._generate_kwargs(options))
+        elapsed = time.perf_counter() - started
+        new_tokens = out[:, enc["input_ids"].shape[1] :].tolist()
+        prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
+        return [
+            self._completion(ids, int(n), elapsed, options) for ids, n in zip(new_tokens, prompt_lens)
+        ]
+
+    def _generate_kwargs(self, options: GenerationOptions) -> dict[str, Any]:
+        import torch
+
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": options.max_new_tokens,
+            "pad_token_id": self.tokenizer.pad_token_id,
+            "eos_token_id": self.tokenizer.eos_token_id,
+        }
+        if options.temperature > 0:
+            torch.manual_seed(options.seed)
+            kwargs.update(do_sample=True, temperature=options.temperature, top_p=options.top_p)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if options.stop:
+            kwargs.update(stop_strings=list(options.stop), tokenizer=self.tokenizer)
+        return kwargs
+
+    def _completion(
+        self, ids: list[int], prompt_tokens: int, elapsed: float, options: GenerationOptions
+    ) -> Completion:
+        eos = self.tokenizer.eos_token_id
+        used = ids.index(eos) + 1 if eos in ids else len(ids)
+        text = self.tokenizer.decode(ids[:used], skip_special_tokens=True)
+        cut = min((text.find(s) for s in options.stop if s and s in text), default=-1)
+        # A stop string can also match across the prompt boundary (transformers checks the
+        # tail of the whole sequence), so any early end counts as "stop".
+        finished = eos in ids or cut >= 0 or used < options.max_new_tokens
+        return Completion(
+            text=text[:cut] if cut >= 0 else text,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=used,
+            latency_s=elapsed,
+            finish_reason="stop" if finished else "length",
+        )
+
+
+def _offline(resolved: ResolvedModel) -> bool:
+    return resolved.hub and os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+
+
+def load_tokenizer(resolved: ResolvedModel) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(resolved.path, local_files_only=_offline(resolved))
+    except OSError as exc:
+        raise _load_error(resolved, exc) from exc
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _load(resolved: ResolvedModel, device: str, dtype: str) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = load_tokenizer(resolved)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            resolved.path, dtype=dtype, local_files_only=_offline(resolved)
+        )
+    except OSError as exc:
+        raise _load_error(resolved, exc) from exc
+    return tokenizer, model.to(device).eval()
+
+
+def _load_error(resolved: ResolvedModel, exc: OSError) -> ModelError:
+    if resolved.hub:
+        return ModelError(
+            f"Cannot load '{resolved.spec}' from the Hugging Face hub (offline or not cached).",
+            hint="use a local folder or .gguf file, or the packaged alias smollm2-135m",
+        )
+    return ModelError(f"Cannot load model from {resolved.path}: {exc}")

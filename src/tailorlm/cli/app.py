@@ -1,0 +1,155 @@
+"""Command definitions. Each command parses flags, calls the library, and renders the result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tailorlm.cli.errors import TailorGroup
+
+app = typer.Typer(
+    cls=TailorGroup,
+    help="Measure prompt engineering vs fine-tuning on your own task, then serve the winner.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(cls=TailorGroup, help="Validate and describe task data.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+ModelOpt = Annotated[
+    Optional[str],
+    typer.Option("--model", "-m", help="smollm2-135m (default), a HF folder, a .gguf file or a hub id."),
+]
+
+
+@app.command("tasks")
+def tasks_cmd() -> None:
+    """List the built-in tasks."""
+    from tailorlm.cli import render
+    from tailorlm.tasks import list_builtin_tasks
+
+    render.tasks_table(list_builtin_tasks())
+
+
+@data_app.command("validate")
+def data_validate(
+    path: Annotated[str, typer.Argument(help="A task folder or built-in task name.")],
+    allow_overlap: Annotated[bool, typer.Option(help="Downgrade train/test overlap to a warning.")] = False,
+) -> None:
+    """Check a task folder and report every problem with file, line and field."""
+    from tailorlm.cli import render
+    from tailorlm.tasks import validate_task
+
+    report = validate_task(_task_path(path), allow_overlap=allow_overlap)
+    render.validation_report(report)
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@data_app.command("stats")
+def data_stats(
+    path: Annotated[str, typer.Argument(help="A task folder or built-in task name.")],
+    model: ModelOpt = None,
+    tokens: Annotated[bool, typer.Option(help="Count tokens with the model's tokenizer.")] = True,
+) -> None:
+    """Rows, lengths (characters and tokens) and label balance per split."""
+    from tailorlm.cli import render
+    from tailorlm.tasks import load_task, task_stats
+
+    task = load_task(path, allow_overlap=True)
+    render.stats(task_stats(task, _token_counter(model) if tokens else None))
+
+
+@app.command("eval")
+def eval_cmd(
+    task: Annotated[str, typer.Argument(help="Built-in task name or task folder.")],
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help="Prompt strategy name.")] = "zero-shot",
+    prompt: Annotated[Optional[Path], typer.Option(help="A saved prompt program (YAML/JSON).")] = None,
+    model: ModelOpt = None,
+    split: Annotated[str, typer.Option(help="train, dev or test.")] = "test",
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Evaluate the first N examples.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Requests generated together.")] = 8,
+    max_new_tokens: Annotated[Optional[int], typer.Option(min=1, help="Cap on answer length.")] = None,
+    reuse: Annotated[bool, typer.Option(help="Reuse an identical stored run.")] = True,
+) -> None:
+    """Evaluate a system (model + prompt strategy) on a split and store the run."""
+    from tailorlm.cli import render
+    from tailorlm.experiments import run_eval
+    from tailorlm.tasks import load_task
+
+    loaded = load_task(task)
+    options = _options(loaded, batch_size, max_new_tokens)
+    with render.progress_bar(f"eval {loaded.name} [{prompt or strategy}]") as advance:
+        outcome = run_eval(
+            loaded, model=model, strategy=strategy, prompt_file=prompt, split=split,
+            limit=limit, options=options, reuse=reuse, progress=advance,
+        )
+    render.eval_outcome(outcome)
+
+
+@app.command("runs")
+def runs_cmd(
+    kind: Annotated[Optional[str], typer.Option(help="Only runs of this kind (eval, ...).")] = None,
+    task: Annotated[Optional[str], typer.Option(help="Only runs of this task.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+) -> None:
+    """List stored runs, newest first."""
+    from tailorlm.cli import render
+    from tailorlm.store import RunStore
+
+    render.runs_table(RunStore().list(kind=kind, task=task, limit=limit))
+
+
+@app.command("show")
+def show_cmd(run: Annotated[str, typer.Argument(help="Run id or unique prefix.")]) -> None:
+    """Show one run: its config, summary and a few example rows."""
+    from tailorlm.cli import render
+    from tailorlm.store import RunStore
+
+    render.run_detail(RunStore().get(run))
+
+
+@app.command("demo")
+def demo_cmd(
+    model: ModelOpt = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Use the first N test examples.")] = None,
+) -> None:
+    """Evaluate zero-shot vs an engineered prompt on the built-in sql-sales task."""
+    from tailorlm.cli import render
+    from tailorlm.experiments import run_eval
+    from tailorlm.tasks import load_task
+
+    from tailorlm.backends import LazyBackend
+
+    task = load_task("sql-sales")
+    backend = LazyBackend(model)
+    outcomes = []
+    for strategy in ("zero-shot", "schema-role"):
+        with render.progress_bar(f"sql-sales [{strategy}]") as advance:
+            outcomes.append(
+                run_eval(task, backend=backend, strategy=strategy, limit=limit, progress=advance)
+            )
+    render.comparison_table(task.name, outcomes)
+
+
+def _task_path(path: str) -> str:
+    return path
+
+
+def _token_counter(model: str | None):  # type: ignore[no-untyped-def]
+    from tailorlm.backends import load_tokenizer
+
+    tokenizer = load_tokenizer(model)
+    return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _options(task, batch_size: int, max_new_tokens: int | None):  # type: ignore[no-untyped-def]
+    from tailorlm.experiments import default_max_tokens
+    from tailorlm.types import GenerationOptions
+
+    return GenerationOptions(
+        max_new_tokens=max_new_tokens or default_max_tokens(task), batch_size=batch_size
+    )

@@ -1,0 +1,129 @@
+"""Run a system (backend + prompt program) over examples and measure it (L3).
+
+Pure of storage: `iter_results` yields one row per example, batch by batch, so a caller can
+persist rows as they come (and resume after an interruption); `summarize` turns rows into the
+numbers every report shows: quality with a 95% bootstrap CI, tokens, latency, throughput."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tailorlm.backends.base import Backend
+from tailorlm.metrics import get_metric
+from tailorlm.metrics.stats import bootstrap_ci
+from tailorlm.prompting.context import sqlite_schema
+from tailorlm.prompting.extract import PARSERS
+from tailorlm.prompting.program import PromptProgram
+from tailorlm.types import Example, GenerationOptions, Messages
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    id: str
+    inputs: Mapping[str, Any]
+    gold: str
+    output: str
+    prediction: str
+    score: float
+    reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["inputs"] = dict(self.inputs)
+        return data
+
+
+@dataclass(frozen=True)
+class EvalSummary:
+    n: int
+    quality: float
+    ci_low: float
+    ci_high: float
+    prompt_tokens_mean: float
+    completion_tokens_mean: float
+    latency_p50_s: float
+    latency_p95_s: float
+    throughput_tokens_s: float
+    wall_s: float
+    failure_reasons: Mapping[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["failure_reasons"] = dict(self.failure_reasons)
+        return data
+
+
+def build_request(program: PromptProgram, example: Example, resources: Mapping[str, Path]) -> Messages:
+    schema = ""
+    if program.schema != "none":
+        db = example.meta.get("db") or resources.get("db")
+        schema = sqlite_schema(str(db), program.schema) if db else ""
+    return program.render(example.inputs, schema_text=schema)
+
+
+def iter_results(
+    examples: Sequence[Example],
+    program: PromptProgram,
+    backend: Backend,
+    *,
+    metric_name: str,
+    resources: Mapping[str, Path],
+    options: GenerationOptions,
+    chunk_size: int = 32,
+) -> Iterator[list[ItemResult]]:
+    """Yield scored rows chunk by chunk (each chunk is one `generate` call on the backend)."""
+    metric = get_metric(metric_name)
+    parse = PARSERS[program.parser]
+    for start in range(0, len(examples), chunk_size):
+        chunk = examples[start : start + chunk_size]
+        requests = [build_request(program, ex, resources) for ex in chunk]
+        completions = backend.generate(requests, options)
+        rows = []
+        for ex, comp in zip(chunk, completions):
+            prediction = parse(comp.text)
+            score = metric(prediction, ex, resources)
+            rows.append(
+                ItemResult(
+                    ex.id, ex.inputs, ex.output, comp.text, prediction, score.value,
+                    score.reason, comp.prompt_tokens, comp.completion_tokens, comp.latency_s,
+                )
+            )
+        yield rows
+
+
+def summarize(rows: Iterable[Mapping[str, Any]], wall_s: float, *, seed: int = 0) -> EvalSummary:
+    rows = list(rows)
+    scores = np.array([r["score"] for r in rows], dtype=float)
+    quality, low, high = bootstrap_ci(scores, seed=seed)
+    latencies = np.array([r["latency_s"] for r in rows], dtype=float)
+    completion = np.array([r["completion_tokens"] for r in rows], dtype=float)
+    reasons = Counter(_reason_kind(r["reason"]) for r in rows if r["score"] < 1.0)
+    return EvalSummary(
+        n=len(rows),
+        quality=float(quality),
+        ci_low=float(low),
+        ci_high=float(high),
+        prompt_tokens_mean=float(np.mean([r["prompt_tokens"] for r in rows])),
+        completion_tokens_mean=float(completion.mean()),
+        latency_p50_s=float(np.percentile(latencies, 50)),
+        latency_p95_s=float(np.percentile(latencies, 95)),
+        throughput_tokens_s=float(completion.sum() / wall_s) if wall_s > 0 else 0.0,
+        wall_s=wall_s,
+        failure_reasons=dict(reasons.most_common()),
+    )
+
+
+def _reason_kind(reason: str) -> str:
+    return (reason or "wrong").split(":", 1)[0].strip() or "wrong"
+
+
+ProgressFn = Callable[[int, int], None]

@@ -1,0 +1,141 @@
+"""Orchestration (L4): config -> system -> evaluation -> run store.
+
+An evaluation is keyed by the hash of its resolved config and the task data: an identical step is
+reused from the store instead of recomputed, and an interrupted one resumes where it stopped."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tailorlm import __version__
+from tailorlm.backends.base import Backend
+from tailorlm.evaluation import EvalSummary, ProgressFn, iter_results, summarize
+from tailorlm.prompting.program import PromptProgram
+from tailorlm.prompting.strategies import get_strategy
+from tailorlm.store import RunStore, config_hash
+from tailorlm.tasks import Task, load_task
+from tailorlm.types import GenerationOptions
+
+ROWS_FILE = "examples.jsonl"
+
+
+@dataclass(frozen=True)
+class EvalOutcome:
+    run_id: str
+    summary: EvalSummary
+    reused: bool
+    resumed: bool
+    config: dict[str, Any]
+
+
+def resolve_program(task: Task, strategy: str, prompt_file: str | Path | None) -> PromptProgram:
+    if prompt_file is not None:
+        return PromptProgram.load(Path(prompt_file))
+    return get_strategy(strategy)(task.config)
+
+
+def run_eval(
+    task: str | Path | Task,
+    *,
+    model: str | None = None,
+    strategy: str = "zero-shot",
+    prompt_file: str | Path | None = None,
+    split: str = "test",
+    limit: int | None = None,
+    options: GenerationOptions | None = None,
+    backend: Backend | None = None,
+    store: RunStore | None = None,
+    reuse: bool = True,
+    progress: ProgressFn | None = None,
+) -> EvalOutcome:
+    """Evaluate one system on one split and store it as a run (or return the stored one)."""
+    task = task if isinstance(task, Task) else load_task(task)
+    program = resolve_program(task, strategy, prompt_file)
+    options = options or GenerationOptions(max_new_tokens=default_max_tokens(task))
+    examples = task.split(split)[:limit] if limit else task.split(split)
+    model_name = backend.name if backend is not None else (model or "smollm2-135m")
+    config = eval_config(task, model_name, program, split, limit, options)
+    store = store or RunStore()
+    data_hash = task.data_hash(split)
+    if reuse and (done := store.find_reusable("eval", config_hash(config), data_hash)):
+        summary = EvalSummary(**done.read_json("metrics.json"))
+        return EvalOutcome(done.id, summary, reused=True, resumed=False, config=config)
+    writer, resumed = _open_writer(store, config, data_hash, task.name, model_name, program.name)
+    with writer:
+        rows = writer.read_jsonl(ROWS_FILE) if resumed else []
+        state = writer.read_json("state.json") if resumed else {"wall_s": 0.0}
+        done_ids = {r["id"] for r in rows}
+        todo = [ex for ex in examples if ex.id not in done_ids]
+        if todo:
+            backend = backend or _load_backend(model)
+        started = time.perf_counter()
+        for chunk in iter_results(
+            todo, program, backend, metric_name=task.config.metric,  # type: ignore[arg-type]
+            resources=task.resources(), options=options,
+        ) if todo else ():
+            for item in chunk:
+                writer.append_jsonl(ROWS_FILE, item.to_dict())
+                rows.append(item.to_dict())
+            writer.write_json("state.json", {"wall_s": state["wall_s"] + time.perf_counter() - started})
+            if progress:
+                progress(len(rows), len(examples))
+        wall = state["wall_s"] + time.perf_counter() - started
+        summary = summarize(rows, wall, seed=options.seed)
+        writer.write_json("metrics.json", summary.to_dict())
+        writer.write_json("program.json", program.to_dict())
+        writer.set_summary(_short_summary(summary, split, program.name))
+        record = writer.complete()
+    return EvalOutcome(record.id, summary, reused=False, resumed=resumed, config=config)
+
+
+def default_max_tokens(task: Task) -> int:
+    return {"sql": 160, "label": 16, "code": 256}.get(task.config.output_type, 256)
+
+
+def eval_config(
+    task: Task, model: str, program: PromptProgram, split: str, limit: int | None,
+    options: GenerationOptions,
+) -> dict[str, Any]:
+    return {
+        "kind": "eval",
+        "task": task.name if task.builtin else str(task.root),
+        "model": model,
+        "program": program.to_dict(),
+        "split": split,
+        "limit": limit,
+        "generation": asdict(options),
+        "seed": options.seed,
+        "tailorlm": __version__,
+    }
+
+
+def _open_writer(store: RunStore, config: dict[str, Any], data_hash: str, task: str, model: str,
+                 name: str) -> tuple[Any, bool]:
+    previous = store.resume_candidates("eval", config_hash(config), data_hash)
+    if previous is not None:
+        return store.reopen(previous.id), True
+    writer = store.start(
+        "eval", name=name, task=task, model=model, config=config, data_hash=data_hash
+    )
+    return writer, False
+
+
+def _short_summary(summary: EvalSummary, split: str, strategy: str) -> dict[str, Any]:
+    return {
+        "strategy": strategy,
+        "split": split,
+        "n": summary.n,
+        "quality": summary.quality,
+        "ci": [summary.ci_low, summary.ci_high],
+        "prompt_tokens_mean": summary.prompt_tokens_mean,
+        "latency_p50_s": summary.latency_p50_s,
+    }
+
+
+def _load_backend(model: str | None) -> Backend:
+    from tailorlm.backends import load_backend
+
+    return load_backend(model)

