@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,8 @@ def iter_results(
     """Yield scored rows chunk by chunk (each chunk is one `generate` call on the backend)."""
     metric = get_metric(metric_name)
     parse = PARSERS[program.parser]
+    if program.stop:
+        options = replace(options, stop=tuple(dict.fromkeys(options.stop + program.stop)))
     for start in range(0, len(examples), chunk_size):
         chunk = examples[start : start + chunk_size]
         requests = [build_request(program, ex, resources) for ex in chunk]

@@ -11,15 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from tailorlm import __version__
+from tailorlm.backends import LazyBackend
 from tailorlm.backends.base import Backend
 from tailorlm.evaluation import EvalSummary, ProgressFn, iter_results, summarize
 from tailorlm.prompting.program import PromptProgram
 from tailorlm.prompting.strategies import get_strategy
-from tailorlm.store import RunStore, config_hash
+from tailorlm.store import RunStore, RunWriter, config_hash
 from tailorlm.tasks import Task, load_task
-from tailorlm.types import GenerationOptions
+from tailorlm.types import Example, GenerationOptions
 
 ROWS_FILE = "examples.jsonl"
+STATE_FILE = "state.json"
 
 
 @dataclass(frozen=True)
@@ -65,30 +67,38 @@ def run_eval(
         return EvalOutcome(done.id, summary, reused=True, resumed=False, config=config)
     writer, resumed = _open_writer(store, config, data_hash, task.name, model_name, program.name)
     with writer:
-        rows = writer.read_jsonl(ROWS_FILE) if resumed else []
-        state = writer.read_json("state.json") if resumed else {"wall_s": 0.0}
-        done_ids = {r["id"] for r in rows}
-        todo = [ex for ex in examples if ex.id not in done_ids]
-        if todo:
-            backend = backend or _load_backend(model)
-        started = time.perf_counter()
-        for chunk in iter_results(
-            todo, program, backend, metric_name=task.config.metric,  # type: ignore[arg-type]
-            resources=task.resources(), options=options,
-        ) if todo else ():
-            for item in chunk:
-                writer.append_jsonl(ROWS_FILE, item.to_dict())
-                rows.append(item.to_dict())
-            writer.write_json("state.json", {"wall_s": state["wall_s"] + time.perf_counter() - started})
-            if progress:
-                progress(len(rows), len(examples))
-        wall = state["wall_s"] + time.perf_counter() - started
-        summary = summarize(rows, wall, seed=options.seed)
+        rows = _evaluate_into(writer, task, examples, program, backend or LazyBackend(model),
+                              options, progress)
+        summary = summarize(rows, writer.read_json(STATE_FILE)["wall_s"], seed=options.seed)
         writer.write_json("metrics.json", summary.to_dict())
         writer.write_json("program.json", program.to_dict())
         writer.set_summary(_short_summary(summary, split, program.name))
         record = writer.complete()
     return EvalOutcome(record.id, summary, reused=False, resumed=resumed, config=config)
+
+
+def _evaluate_into(
+    writer: RunWriter, task: Task, examples: list[Example], program: PromptProgram,
+    backend: Backend, options: GenerationOptions, progress: ProgressFn | None,
+) -> list[dict[str, Any]]:
+    """Generate and score the examples not yet in the run folder, appending rows as each chunk
+    finishes: an interrupted run resumes from its last complete chunk."""
+    rows = writer.read_jsonl(ROWS_FILE)
+    done = {r["id"] for r in rows}
+    wall = writer.read_json(STATE_FILE, default={"wall_s": 0.0})["wall_s"]
+    todo = [ex for ex in examples if ex.id not in done]
+    started = time.perf_counter()
+    chunks = iter_results(todo, program, backend, metric_name=task.config.metric,
+                          resources=task.resources(), options=options) if todo else iter(())
+    for chunk in chunks:
+        for item in chunk:
+            writer.append_jsonl(ROWS_FILE, item.to_dict())
+            rows.append(item.to_dict())
+        writer.write_json(STATE_FILE, {"wall_s": wall + time.perf_counter() - started})
+        if progress:
+            progress(len(rows), len(examples))
+    writer.write_json(STATE_FILE, {"wall_s": wall + time.perf_counter() - started})
+    return rows
 
 
 def default_max_tokens(task: Task) -> int:
@@ -112,8 +122,9 @@ def eval_config(
     }
 
 
-def _open_writer(store: RunStore, config: dict[str, Any], data_hash: str, task: str, model: str,
-                 name: str) -> tuple[Any, bool]:
+def _open_writer(
+    store: RunStore, config: dict[str, Any], data_hash: str, task: str, model: str, name: str
+) -> tuple[RunWriter, bool]:
     previous = store.resume_candidates("eval", config_hash(config), data_hash)
     if previous is not None:
         return store.reopen(previous.id), True
@@ -135,7 +146,3 @@ def _short_summary(summary: EvalSummary, split: str, strategy: str) -> dict[str,
     }
 
 
-def _load_backend(model: str | None) -> Backend:
-    from tailorlm.backends import load_backend
-
-    return load_backend(model)

@@ -37,6 +37,7 @@ class PromptProgram:
     demos: tuple[Demo, ...] = ()
     user_template: str = "{{ question }}"
     parser: str = "raw"
+    stop: tuple[str, ...] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     def system_message(self, schema_text: str = "") -> str:
@@ -58,6 +59,7 @@ class PromptProgram:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["context"] = list(self.context)
+        data["stop"] = list(self.stop)
         data["demos"] = [{"inputs": dict(d.inputs), "output": d.output} for d in self.demos]
         data["meta"] = dict(self.meta)
         return data
@@ -69,6 +71,7 @@ class PromptProgram:
             raise ConfigError(f"{source}: unknown key(s) {sorted(unknown)}")
         values = dict(data)
         values["context"] = tuple(values.get("context", ()))
+        values["stop"] = tuple(values.get("stop", ()))
         values["demos"] = tuple(Demo(d["inputs"], d["output"]) for d in values.get("demos", ()))
         return cls(**values)
 

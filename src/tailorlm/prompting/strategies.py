@@ -20,6 +20,8 @@ _FORMATS = {
     "text": "",
 }
 _DEFAULT_PARSER = {"sql": "sql", "label": "first_line"}
+# The format instruction asks for one statement, so generation may end at its terminator.
+_FORMAT_STOP = {"sql": (";",)}
 
 
 def default_parser(task: TaskConfig) -> str:
@@ -50,6 +52,7 @@ def schema_role(task: TaskConfig) -> PromptProgram:
         output_format=_FORMATS[task.output_type],
         user_template=user_template(task),
         parser=default_parser(task),
+        stop=_FORMAT_STOP.get(task.output_type, ()),
     )
 
 

@@ -1,0 +1,253 @@
+"""SQL execution accuracy: run the predicted and the gold query read-only, compare result sets.
+
+A prediction is untrusted model output, so it runs in a sandbox: the database is opened
+read-only, an authorizer allows only what a SELECT needs, a progress handler enforces a wall
+clock limit and fetching stops one row past `max_rows`. Prediction failures come back as a
+`SqlResult.error`; a missing database or a failing gold query is a task problem and raises
+`MetricError`.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from tailorlm.errors import MetricError
+from tailorlm.types import Score
+
+DEFAULT_TIMEOUT_S = 2.0
+DEFAULT_MAX_ROWS = 10_000
+FLOAT_DECIMALS = 4
+_FETCH_CHUNK = 500
+_PROGRESS_EVERY = 1_000  # VM instructions between wall-clock checks: cheap, yet ~ms granularity
+_MAX_VALUE_BYTES = 10_000_000  # stops `randomblob(1e9)`-style memory bombs
+
+# Everything a read-only SELECT (with CTEs and functions) needs; any other action is denied.
+_ALLOWED_ACTIONS = frozenset(
+    {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+)
+_DENIED_FUNCTIONS = frozenset({"load_extension"})
+_WRITES = frozenset({sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE})
+_ACTION_NAMES = {
+    getattr(sqlite3, f"SQLITE_{name}"): name
+    for name in [
+        *("ALTER_TABLE", "ANALYZE", "ATTACH", "DETACH", "DELETE", "INSERT", "UPDATE"),
+        *("CREATE_INDEX", "CREATE_TABLE", "CREATE_TRIGGER", "CREATE_VIEW", "CREATE_VTABLE"),
+        *("CREATE_TEMP_INDEX", "CREATE_TEMP_TABLE", "CREATE_TEMP_TRIGGER", "CREATE_TEMP_VIEW"),
+        *("DROP_INDEX", "DROP_TABLE", "DROP_TRIGGER", "DROP_VIEW", "DROP_VTABLE"),
+        *("DROP_TEMP_INDEX", "DROP_TEMP_TABLE", "DROP_TEMP_TRIGGER", "DROP_TEMP_VIEW"),
+        *("FUNCTION", "PRAGMA", "READ", "REINDEX", "SAVEPOINT", "SELECT", "TRANSACTION"),
+    ]
+    if hasattr(sqlite3, f"SQLITE_{name}")
+}
+
+# Strings and quoted identifiers first, so a ';' or '--' inside them is not taken for syntax.
+_LEXEME = re.compile(
+    r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|`(?:[^`]|``)*`|\[[^\]]*\]|--[^\n]*|/\*.*?(?:\*/|$)|;""",
+    re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class SqlResult:
+    """Outcome of one query. `error` is None on success, else "<reason>: <message>"."""
+
+    rows: tuple[tuple[Any, ...], ...] | None
+    columns: tuple[str, ...] | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def split_statements(sql: str) -> list[str]:
+    """Non-empty statements of `sql`, comments removed (a trailing ';' makes no extra one)."""
+    parts: list[str] = []
+    buf: list[str] = []
+    pos = 0
+    for match in _LEXEME.finditer(sql):
+        buf.append(sql[pos : match.start()])
+        pos, token = match.end(), match.group()
+        if token == ";":
+            parts.append("".join(buf))
+            buf = []
+        else:
+            buf.append(" " if token.startswith(("--", "/*")) else token)
+    parts.append("".join(buf) + sql[pos:])
+    return [part.strip() for part in parts if part.strip()]
+
+
+def _action_name(action: int, table: Any) -> str:
+    # SQLite checks CREATE/DROP as a write to its schema table first and stops at that denial.
+    if action in _WRITES and str(table).startswith("sqlite_"):
+        return "schema change (CREATE/DROP/ALTER)"
+    return _ACTION_NAMES.get(action, f"action {action}")
+
+
+class _Sandbox:
+    """Authorizer + progress handler for one connection; remembers why it stopped a query."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.deadline = time.monotonic() + timeout_s
+        self.denied: str | None = None
+        self.timed_out = False
+
+    def install(self, conn: sqlite3.Connection) -> None:
+        conn.set_authorizer(self.authorize)
+        conn.set_progress_handler(self.progress, _PROGRESS_EVERY)
+        if hasattr(conn, "setlimit"):  # Python >= 3.11; the authorizer already denies ATTACH
+            conn.setlimit(getattr(sqlite3, "SQLITE_LIMIT_ATTACHED"), 0)  # noqa: B009 (3.10 stubs)
+            conn.setlimit(getattr(sqlite3, "SQLITE_LIMIT_LENGTH"), _MAX_VALUE_BYTES)  # noqa: B009
+
+    def authorize(self, action: int, arg1: Any, arg2: Any, *_: Any) -> int:
+        allowed = action in _ALLOWED_ACTIONS
+        if action == sqlite3.SQLITE_FUNCTION and str(arg2).lower() in _DENIED_FUNCTIONS:
+            allowed = False
+        if allowed:
+            return sqlite3.SQLITE_OK
+        if self.denied is None:
+            self.denied = _action_name(action, arg1)
+        return sqlite3.SQLITE_DENY
+
+    def progress(self) -> int:
+        self.timed_out = time.monotonic() > self.deadline
+        return int(self.timed_out)  # non-zero aborts the running statement
+
+    def explain(self, exc: Exception, timeout_s: float) -> str:
+        if self.denied is not None:
+            return f"denied: {self.denied} is not allowed (only read-only SELECT queries run)"
+        if self.timed_out:
+            return f"timeout: query ran longer than {timeout_s:g}s"
+        return f"syntax/runtime error: {exc}"
+
+
+def _readonly_uri(db_path: str | Path) -> str:
+    path = Path(db_path)
+    if not path.is_file():
+        raise MetricError(
+            f"SQLite database not found: {path}",
+            hint="check the task's `db` resource or the example's meta.db",
+        )
+    # as_uri() percent-encodes spaces, '?' and '#', which would otherwise break the URI.
+    return f"{path.resolve().as_uri()}?mode=ro"
+
+
+def _fetch(cursor: sqlite3.Cursor, max_rows: int) -> list[tuple[Any, ...]] | None:
+    """All rows, or None as soon as there are more than `max_rows`."""
+    rows: list[tuple[Any, ...]] = []
+    while chunk := cursor.fetchmany(_FETCH_CHUNK):
+        rows.extend(chunk)
+        if len(rows) > max_rows:
+            return None
+    return rows
+
+
+def run_sql(
+    db_path: str | Path,
+    sql: str,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> SqlResult:
+    """Run one read-only statement in the sandbox. Raises MetricError only if the db is missing."""
+    uri = _readonly_uri(db_path)
+    statements = split_statements(sql)
+    if not statements:
+        return SqlResult(None, None, "empty query: no SQL statement found")
+    if len(statements) > 1:
+        return SqlResult(None, None, f"multiple statements: got {len(statements)}, expected 1")
+    sandbox = _Sandbox(timeout_s)
+    conn = sqlite3.connect(uri, uri=True, timeout=timeout_s, isolation_level=None)
+    try:
+        sandbox.install(conn)
+        cursor = conn.execute(statements[0])
+        columns = tuple(d[0] for d in cursor.description or ())
+        rows = _fetch(cursor, max_rows)
+    except (sqlite3.Error, ValueError) as exc:  # ValueError: text sqlite cannot encode (surrogates)
+        return SqlResult(None, None, sandbox.explain(exc, timeout_s))
+    finally:
+        conn.close()
+    if rows is None:
+        return SqlResult(None, columns, f"too_many_rows: more than {max_rows} rows")
+    return SqlResult(tuple(rows), columns)
+
+
+def _without_parentheses(sql: str) -> str:
+    previous = None
+    while previous != sql:
+        previous, sql = sql, re.sub(r"\([^()]*\)", " ", sql)
+    return sql
+
+
+def is_ordered(sql: str) -> bool:
+    """True if the query has a top-level ORDER BY (one inside a subquery does not count)."""
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+    except SqlglotError:
+        tree = None
+    if isinstance(tree, exp.Expression):
+        return tree.args.get("order") is not None
+    code = " ".join(split_statements(sql))
+    return re.search(r"\border\s+by\b", _without_parentheses(code), re.IGNORECASE) is not None
+
+
+def _normalize_value(value: Any) -> Any:
+    # Rounded floats hash like equal ints (3.0 == 3), so 3 and 3.0000001 land in one bucket.
+    return round(value, FLOAT_DECIMALS) if isinstance(value, float) else value
+
+
+def _normalize_rows(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [tuple(_normalize_value(v) for v in row) for row in rows]
+
+
+def results_match(
+    pred: Sequence[tuple[Any, ...]], gold: Sequence[tuple[Any, ...]], *, ordered: bool
+) -> bool:
+    """Compare result sets by value; as multisets unless `ordered`. Column names are ignored."""
+    pred_rows, gold_rows = _normalize_rows(pred), _normalize_rows(gold)
+    if ordered:
+        return pred_rows == gold_rows
+    return Counter(pred_rows) == Counter(gold_rows)
+
+
+def sql_execution(
+    prediction: str,
+    gold: str,
+    db_path: str | Path,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> Score:
+    """1.0 when the prediction returns the same result as the gold query, else 0.0.
+
+    Convention (as in execution-accuracy benchmarks): column names and aliases do not
+    matter, column order does; rows compare as a multiset unless the gold query has a
+    top-level ORDER BY, in which case order matters too. Floats compare after rounding to
+    `FLOAT_DECIMALS` decimals, and 3 equals 3.0.
+    """
+    gold_result = run_sql(db_path, gold, timeout_s=timeout_s, max_rows=max_rows)
+    if gold_result.rows is None:
+        raise MetricError(
+            f"Gold SQL failed on {db_path}: {gold_result.error}",
+            hint="fix the example's reference query (it must run on the task database)",
+        )
+    pred_result = run_sql(db_path, prediction, timeout_s=timeout_s, max_rows=max_rows)
+    details: dict[str, Any] = {"gold_rows": len(gold_result.rows)}
+    if pred_result.rows is None:
+        return Score(0.0, reason=pred_result.error or "error", details=details)
+    ordered = is_ordered(gold)
+    details.update(pred_rows=len(pred_result.rows), ordered=ordered)
+    if results_match(pred_result.rows, gold_result.rows, ordered=ordered):
+        return Score(1.0, details=details)
+    return Score(0.0, reason="mismatch", details=details)

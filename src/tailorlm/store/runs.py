@@ -1,0 +1,495 @@
+"""The run store: a SQLite index plus one folder per run.
+
+A run is written into `<root>/.tmp-<id>/` and renamed to `<root>/<id>/` only when it
+completes, so a crashed or interrupted run can never be mistaken for a finished one; the
+index row says "complete" only after the rename. Identical steps (same kind, config hash and
+data hash) are found again with `find_reusable` instead of being recomputed.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import dataclasses
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from tailorlm.errors import StoreError
+from tailorlm.paths import runs_dir
+from tailorlm.store import db
+
+RUNNING, COMPLETE, FAILED, INTERRUPTED = "running", "complete", "failed", "interrupted"
+RESUMABLE = (RUNNING, FAILED, INTERRUPTED)
+TMP_PREFIX = ".tmp-"
+ENV_PACKAGES = ("tailorlm", "torch", "transformers", "peft", "trl", "accelerate")
+_MISSING: Any = object()
+
+
+def _json_default(obj: Any) -> Any:
+    # Resolved configs often carry Paths and frozen dataclasses; anything else is a bug.
+    if isinstance(obj, Path):
+        return str(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def canonical_json(obj: Any) -> str:
+    """The one spelling of `obj` that hashes the same whatever its key order."""
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
+    )
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(config).encode("utf-8")).hexdigest()
+
+
+def _pretty_json(obj: Any, *, sort_keys: bool = False) -> str:
+    text = json.dumps(obj, indent=2, sort_keys=sort_keys, ensure_ascii=False, default=_json_default)
+    return text + "\n"
+
+
+def _jsonl_line(row: Any) -> str:
+    return json.dumps(row, ensure_ascii=False, default=_json_default) + "\n"
+
+
+def _inside(base: Path, relname: str | Path) -> Path:
+    rel = Path(relname)
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        raise StoreError(f"'{relname}' is not a file name inside the run folder")
+    return base / rel
+
+
+def _fsync_dir(path: Path) -> None:
+    # Makes a rename durable on POSIX; Windows can't open directories, and doesn't need it.
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Readers see the old file or the new one, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise StoreError(f"{path}: not valid JSON ({e.msg})", hint="rerun the step") from e
+
+
+def _read_jsonl(path: Path) -> list[Any]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise StoreError(f"{path}:{lineno}: not valid JSON ({e.msg})") from e
+    return rows
+
+
+def _drop_torn_tail(path: Path) -> None:
+    # A process killed mid-append can leave half a line; appending after it would glue the
+    # next row onto the fragment, so cut back to the last complete line before resuming.
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
+
+
+def _file_in_run(base: Path, run_id: str, relname: str | Path) -> Path:
+    path = _inside(base, relname)
+    if not path.is_file():
+        raise StoreError(f"Run '{run_id}' has no file '{relname}'", hint=f"look in {base}")
+    return path
+
+
+def _now() -> str:
+    # Microseconds in UTC so two runs started in the same second still sort by time.
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def new_run_id(kind: str, task: str | None, name: str | None) -> str:
+    """e.g. `20261125-131500-eval-sql-sales-zero-shot-ab12cd`: sorts by time, reads at a glance."""
+    task_slug, name_slug = _slug(task or ""), _slug(name or "")
+    if task_slug and name_slug.startswith(task_slug):
+        task_slug = ""  # the name already says which task
+    words = "-".join(w for w in (_slug(kind), task_slug, name_slug) if w)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{words[:48].strip('-')}-{secrets.token_hex(3)}"
+
+
+def _package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _find_seed(config: Mapping[str, Any]) -> Any:
+    if "seed" in config:
+        return config["seed"]
+    for value in config.values():
+        if isinstance(value, Mapping) and (seed := _find_seed(value)) is not None:
+            return seed
+    return None
+
+
+def environment(config: Mapping[str, Any]) -> dict[str, Any]:
+    """What a rerun needs to match; versions via metadata so torch is never imported."""
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": {name: _package_version(name) for name in ENV_PACKAGES},
+        "seed": _find_seed(config),
+    }
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    kind: str
+    name: str | None
+    task: str | None
+    model: str | None
+    status: str
+    config_hash: str | None
+    data_hash: str | None
+    created_at: str
+    finished_at: str | None
+    summary: dict[str, Any]
+    path: str
+    parent_id: str | None
+    dir: Path
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row, root: Path) -> RunRecord:
+        # Named fields only, so a column added by a later migration doesn't break old code.
+        names = [f.name for f in dataclasses.fields(cls) if f.name not in ("summary", "dir")]
+        fields = {name: row[name] for name in names}
+        summary = json.loads(row["summary_json"] or "{}")
+        return cls(**fields, summary=summary, dir=root / row["path"])
+
+    @property
+    def is_complete(self) -> bool:
+        return self.status == COMPLETE
+
+    def load_config(self) -> dict[str, Any]:
+        return self.read_json("config.json")
+
+    def read_json(self, relname: str | Path) -> Any:
+        return _read_json(_file_in_run(self.dir, self.id, relname))
+
+    def read_jsonl(self, relname: str | Path) -> builtins.list[Any]:
+        return _read_jsonl(_file_in_run(self.dir, self.id, relname))
+
+
+class RunWriter:
+    """Writes one run's files into its work folder; `complete()` publishes them.
+
+    As a context manager: a clean exit completes the run, KeyboardInterrupt/SystemExit marks
+    it "interrupted", any other exception "failed"; the exception always propagates.
+    """
+
+    def __init__(self, store: RunStore, run_id: str, summary: Mapping[str, Any] | None = None):
+        self._store = store
+        self.id = run_id
+        self.dir = store.root / f"{TMP_PREFIX}{run_id}"
+        self._summary: dict[str, Any] = dict(summary or {})
+        self._appended: set[Path] = set()
+        self._finished = False
+
+    def __enter__(self) -> RunWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._finished:
+            return
+        if exc_type is None:
+            self.complete()
+        elif issubclass(exc_type, (KeyboardInterrupt, SystemExit)):
+            self._finish(INTERRUPTED, f"interrupted ({exc_type.__name__})")
+        else:
+            self.fail(f"{exc_type.__name__}: {exc}")
+
+    def _check_open(self) -> None:
+        if self._finished:
+            raise StoreError(
+                f"Run '{self.id}' is already finished", hint="start or reopen a run to write more"
+            )
+
+    def path(self, relname: str | Path) -> Path:
+        """Where an artifact `relname` lives in the work folder (its parent is created)."""
+        path = _inside(self.dir, relname)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def write_json(self, relname: str | Path, obj: Any, *, sort_keys: bool = False) -> Path:
+        self._check_open()
+        path = _inside(self.dir, relname)
+        _atomic_write(path, _pretty_json(obj, sort_keys=sort_keys))
+        return path
+
+    def write_jsonl(self, relname: str | Path, rows: Iterable[Any]) -> Path:
+        self._check_open()
+        path = _inside(self.dir, relname)
+        _atomic_write(path, "".join(_jsonl_line(row) for row in rows))
+        return path
+
+    def append_jsonl(self, relname: str | Path, row: Any) -> None:
+        """Add one row now, so work done before a crash survives for `reopen()`."""
+        self._check_open()
+        path = self.path(relname)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(_jsonl_line(row))  # one write call: a kill can't interleave half-rows
+        self._appended.add(path)
+
+    def read_json(self, relname: str | Path, default: Any = _MISSING) -> Any:
+        """A file written so far; `default` if given and the file isn't there (yet)."""
+        if default is not _MISSING and not _inside(self.dir, relname).is_file():
+            return default
+        return _read_json(_file_in_run(self.dir, self.id, relname))
+
+    def read_jsonl(self, relname: str | Path) -> builtins.list[Any]:
+        """Rows written so far (e.g. after `reopen()`, to skip work already done)."""
+        path = _inside(self.dir, relname)
+        return _read_jsonl(path) if path.is_file() else []
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return dict(self._summary)
+
+    def set_summary(self, summary: Mapping[str, Any]) -> None:
+        """Merge `summary` into the run's summary (later keys win)."""
+        self._check_open()
+        self._summary.update(summary)
+
+    def complete(self) -> RunRecord:
+        self._check_open()
+        self.write_json("summary.json", self._summary, sort_keys=True)
+        for path in self._appended:
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+        final = self._store.root / self.id
+        if final.exists():
+            raise StoreError(f"Run folder {final} already exists", hint="delete it and rerun")
+        os.replace(self.dir, final)
+        _fsync_dir(self._store.root)
+        # The row flips to complete only once the folder is in place under its final name.
+        self._store._finish(self.id, COMPLETE, self._summary, path=self.id)
+        self._finished, self.dir = True, final
+        return self._store.get(self.id)
+
+    def fail(self, reason: str) -> None:
+        self._check_open()
+        self._finish(FAILED, reason)
+
+    def _finish(self, status: str, reason: str) -> None:
+        self._summary["error"] = reason
+        self._store._finish(self.id, status, self._summary)
+        self._finished = True
+
+
+class RunStore:
+    """Runs under `root` (default: `<TAILOR_HOME>/runs`), indexed in `root/index.sqlite`.
+
+    Each call opens its own short-lived connection, so one store can be shared by threads
+    and several processes (training ranks, the server, the CLI) can use the same root.
+    """
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root is not None else runs_dir()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "index.sqlite"
+        with self._connect() as conn:
+            db.migrate(conn)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        conn = db.connect(self.db_path)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def start(
+        self,
+        kind: str,
+        *,
+        name: str | None,
+        task: str | None,
+        model: str | None,
+        config: Mapping[str, Any],
+        data_hash: str | None,
+        parent_id: str | None = None,
+    ) -> RunWriter:
+        chash = config_hash(config)  # first: an unserializable config fails before any I/O
+        run_id = new_run_id(kind, task, name)
+        writer = RunWriter(self, run_id)
+        writer.dir.mkdir()
+        writer.write_json("config.json", config, sort_keys=True)
+        writer.write_json("env.json", environment(config))
+        row = (run_id, kind, name, task, model, RUNNING, chash, data_hash)
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO runs (id, kind, name, task, model, status, config_hash, data_hash,"
+                " created_at, summary_json, path, parent_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (*row, _now(), "{}", writer.dir.name, parent_id),
+            )
+        return writer
+
+    def _finish(
+        self, run_id: str, status: str, summary: Mapping[str, Any], *, path: str | None = None
+    ) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "UPDATE runs SET status = ?, finished_at = ?, summary_json = ?,"
+                " path = COALESCE(?, path) WHERE id = ?",
+                (status, _now(), canonical_json(summary), path, run_id),
+            )
+
+    def _select(
+        self, where: str = "", params: Iterable[Any] = (), limit: int | None = None
+    ) -> builtins.list[RunRecord]:
+        sql = "SELECT * FROM runs" + (f" WHERE {where}" if where else "")
+        sql += " ORDER BY created_at DESC, id DESC"
+        params = list(params)
+        if limit is not None:
+            sql, params = sql + " LIMIT ?", [*params, limit]
+        with self._connect() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [RunRecord.from_row(row, self.root) for row in rows]
+
+    def _resolve(self, ref: str) -> RunRecord:
+        """The run whose id is `ref` or starts with it, without checking its folder."""
+        matches = ref and (
+            self._select("id = ?", [ref]) or self._select("substr(id, 1, ?) = ?", [len(ref), ref])
+        )
+        if not matches:
+            raise StoreError(f"No run '{ref}'", hint="list runs with `tailor runs`")
+        if len(matches) > 1:
+            shown = ", ".join(r.id for r in matches[:5]) + (", ..." if len(matches) > 5 else "")
+            raise StoreError(
+                f"'{ref}' matches {len(matches)} runs: {shown}",
+                hint="type more of the run id",
+            )
+        return matches[0]
+
+    def get(self, ref: str) -> RunRecord:
+        """The run with id `ref`, or the only run whose id starts with `ref`."""
+        record = self._resolve(ref)
+        if record.is_complete and not record.dir.is_dir():
+            raise StoreError(
+                f"Run '{record.id}' is marked complete but its folder {record.dir} is missing",
+                hint=f"restore the folder, or remove the record with `tailor runs delete "
+                f"{record.id}` and rerun the step",
+            )
+        return record
+
+    def list(
+        self,
+        *,
+        kind: str | None = None,
+        task: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[RunRecord]:
+        """Runs matching every filter given, newest first."""
+        filters = {"kind": kind, "task": task, "status": status}
+        given = {col: value for col, value in filters.items() if value is not None}
+        where = " AND ".join(f"{col} = ?" for col in given)
+        return self._select(where, given.values(), limit)
+
+    def _same_step(
+        self, kind: str, config_hash: str, data_hash: str, statuses: tuple[str, ...]
+    ) -> builtins.list[RunRecord]:
+        marks = ",".join("?" * len(statuses))
+        where = f"kind = ? AND config_hash = ? AND data_hash = ? AND status IN ({marks})"
+        return self._select(where, [kind, config_hash, data_hash, *statuses])
+
+    def find_reusable(self, kind: str, config_hash: str, data_hash: str) -> RunRecord | None:
+        """The newest complete run of this exact step, so it need not be computed again."""
+        runs = self._same_step(kind, config_hash, data_hash, (COMPLETE,))
+        return next((run for run in runs if run.dir.is_dir()), None)
+
+    def resume_candidates(self, kind: str, config_hash: str, data_hash: str) -> RunRecord | None:
+        """The newest unfinished run of this exact step whose work folder survives.
+
+        A "running" one may still be alive in another process; the caller decides.
+        """
+        runs = self._same_step(kind, config_hash, data_hash, RESUMABLE)
+        alive = (run for run in runs if run.dir.is_dir() and run.dir.name.startswith(TMP_PREFIX))
+        return next(alive, None)
+
+    def reopen(self, ref: str) -> RunWriter:
+        """Continue an unfinished run in its existing work folder."""
+        record = self._resolve(ref)
+        if record.status not in RESUMABLE:
+            raise StoreError(
+                f"Run '{record.id}' is {record.status}; only unfinished runs can be reopened",
+                hint="start a new run instead",
+            )
+        summary = {k: v for k, v in record.summary.items() if k != "error"}
+        writer = RunWriter(self, record.id, summary)
+        if not writer.dir.is_dir():
+            raise StoreError(
+                f"Run '{record.id}' has no work folder {writer.dir} left to resume",
+                hint="start a new run instead",
+            )
+        for path in writer.dir.rglob("*.jsonl"):
+            _drop_torn_tail(path)
+        with self._connect() as conn:
+            conn.execute(
+                "UPDATE runs SET status = ?, finished_at = NULL, path = ? WHERE id = ?",
+                (RUNNING, writer.dir.name, record.id),
+            )
+        return writer
+
+    def delete(self, ref: str) -> None:
+        """Remove a run's folder (finished or not) and its row."""
+        record = self._resolve(ref)
+        # Folder first: if removal fails part way, the row is still there to retry with.
+        for folder in (self.root / record.id, self.root / f"{TMP_PREFIX}{record.id}"):
+            if folder.exists():
+                shutil.rmtree(folder)
+        with self._connect() as conn:
+            conn.execute("DELETE FROM runs WHERE id = ?", (record.id,))

@@ -1,0 +1,366 @@
+"""Checking a task folder: task.yaml, then what needs the whole task at once (metric name,
+resource files, missing splits, duplicate inputs, train/test overlap) on top of loader.py's rows.
+
+`validate_task` collects every problem for `tailor data validate`; `load_task` runs the same
+checks and raises the first, so a task that loads is a task that validates. The entry points
+that read task.yaml live here rather than in loader.py because loader.py is the layer these
+checks are built on: it parses rows for a config it is given."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from tailorlm.config import TaskConfig
+from tailorlm.errors import ConfigError, DataError, TailorError
+from tailorlm.tasks.loader import (
+    MAX_ERRORS,
+    SPLITS,
+    ParsedSplit,
+    Task,
+    builtin_roots,
+    did_you_mean,
+    display_path,
+    json_type,
+    read_split,
+    resolve_task,
+    split_exists,
+)
+from tailorlm.types import Example
+
+log = logging.getLogger(__name__)
+
+# The metrics registry (tailorlm.metrics) is the source of truth; this copy keeps tasks/ at L1
+# without importing metrics/, and a test in tests/metrics keeps the two in sync.
+KNOWN_METRICS = frozenset({"sql_execution", "exact_match", "sql_exact_match", "classification"})
+
+_OPTIONAL_SPLITS = {
+    "train": "fine-tuning and few-shot prompting need train examples",
+    "dev": "prompt search and early stopping need dev examples",
+}
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """Everything `tailor data validate` shows. `errors` hold ConfigError (task.yaml) and
+    DataError (rows); `overlap` counts test rows whose input also appears in train or dev."""
+
+    errors: list[TailorError]
+    warnings: list[str]
+    counts: dict[str, int]
+    duplicates: dict[str, int]
+    overlap: dict[str, int]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass(frozen=True)
+class _Inspection:
+    report: ValidationReport
+    config: TaskConfig | None
+    splits: dict[str, list[Example]]
+
+
+def validate_task(path: str | Path, *, allow_overlap: bool = False) -> ValidationReport:
+    """Check a task folder (or built-in name) and report all problems, up to MAX_ERRORS."""
+    root, _ = resolve_task(path)
+    return _inspect(root, allow_overlap).report
+
+
+def load_task(name_or_path: str | Path, *, allow_overlap: bool = False) -> Task:
+    """Find, check and return a task; raises the first ConfigError/DataError found."""
+    root, builtin = resolve_task(name_or_path)
+    found = _inspect(root, allow_overlap)
+    if found.report.errors or found.config is None:
+        raise found.report.errors[0]
+    for warning in found.report.warnings:
+        log.warning(warning)
+    # The splits were parsed for checking; hand them over so they are not read twice.
+    return Task(found.config, root, builtin, _cache=found.splits)
+
+
+def list_builtin_tasks() -> list[Task]:
+    """Built-in tasks, by name; their rows are read on first use (tests keep them valid)."""
+    return [Task(read_config(root), root, True) for root in builtin_roots()]
+
+
+def _inspect(root: Path, allow_overlap: bool) -> _Inspection:
+    config, config_errors = check_config(root)
+    if config is None:
+        return _Inspection(ValidationReport(list(config_errors), [], {}, {}, {}), None, {})
+    errors: list[TailorError] = [*_metric_errors(config, root), *_resource_errors(config, root)]
+    warnings: list[str] = []
+    # One past the cap, so the report can tell "exactly 50" from "50 and more".
+    parsed = {s: read_split(root, config, s, max_errors=MAX_ERRORS + 1) for s in SPLITS}
+    for split, rows in parsed.items():
+        _split_problems(root, split, rows, errors, warnings)
+    duplicates = _duplicates(parsed, config.input_fields, warnings)
+    overlap = _overlap(parsed, config.input_fields, allow_overlap, errors, warnings)
+    if len(errors) > MAX_ERRORS:
+        warnings.append(f"stopped after {MAX_ERRORS} errors; fix these and validate again")
+        errors = errors[:MAX_ERRORS]
+    counts = {s: len(p.examples) for s, p in parsed.items() if p.path is not None}
+    report = ValidationReport(errors, warnings, counts, duplicates, overlap)
+    return _Inspection(report, config, {s: p.examples for s, p in parsed.items() if not p.errors})
+
+
+# ---------------------------------------------------------------------------- task.yaml
+
+
+def config_error(
+    path: Path,
+    message: str,
+    *,
+    field: str | None = None,
+    line: int | None = None,
+    hint: str | None = None,
+) -> ConfigError:
+    # Same "file:line: field 'x': ..." shape as DataError, so the CLI output reads alike.
+    where = ":".join(str(p) for p in (display_path(path), line) if p is not None)
+    field_part = f"field '{field}': " if field else ""
+    return ConfigError(f"{where}: {field_part}{message}", hint=hint)
+
+
+def check_config(root: Path) -> tuple[TaskConfig | None, list[ConfigError]]:
+    """Parse `root/task.yaml`; on failure return every problem pydantic found, not just one."""
+    path = root / "task.yaml"
+    if not path.is_file():
+        hint = "every task folder needs a task.yaml with at least `name` and `metric`"
+        return None, [config_error(path, "file not found", hint=hint)]
+    data, error = _read_yaml(path)
+    if error is not None:
+        return None, [error]
+    try:
+        config = TaskConfig.model_validate(data)
+    except ValidationError as exc:
+        return None, [_pydantic_error(path, err) for err in exc.errors()]
+    if not config.input_fields:
+        return None, [config_error(path, "must name at least one field", field="input_fields")]
+    return config, []
+
+
+def read_config(root: Path) -> TaskConfig:
+    config, errors = check_config(root)
+    if config is None:
+        raise errors[0]
+    return config
+
+
+def _read_yaml(path: Path) -> tuple[Any, ConfigError | None]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        return None, config_error(path, f"not valid UTF-8 ({exc.reason})", hint="save as UTF-8")
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        return None, config_error(path, f"not valid YAML: {problem}", line=line)
+    if not isinstance(data, dict):
+        msg = f"must be a mapping of keys to values, found {json_type(data)}"
+        return None, config_error(path, msg, hint="start with `name: my-task` on its own line")
+    return data, None
+
+
+def _pydantic_error(path: Path, err: Mapping[str, Any]) -> ConfigError:
+    name = ".".join(str(p) for p in err["loc"])
+    allowed = list(TaskConfig.model_fields)
+    if err["type"] == "extra_forbidden":
+        return config_error(path, "unknown key", field=name, hint=did_you_mean(name, allowed))
+    if err["type"] == "missing":
+        info = TaskConfig.model_fields.get(name)
+        hint = f"add `{name}:` - {info.description}" if info and info.description else None
+        return config_error(path, "missing required key", field=name, hint=hint)
+    found = json.dumps(err.get("input"), default=str)[:60]
+    return config_error(path, f"{err['msg']} (found {found})", field=name)
+
+
+# ---------------------------------------------------------------------------- whole-task checks
+
+
+def _metric_errors(config: TaskConfig, root: Path) -> list[TailorError]:
+    if config.metric in KNOWN_METRICS:
+        return []
+    hint = f"known metrics: {', '.join(sorted(KNOWN_METRICS))}"
+    msg = f"unknown metric '{config.metric}'"
+    return [config_error(root / "task.yaml", msg, field="metric", hint=hint)]
+
+
+def _resource_errors(config: TaskConfig, root: Path) -> list[TailorError]:
+    errors: list[TailorError] = []
+    for key, rel in config.resources.items():
+        if not (root / rel).is_file():
+            msg = f"file not found: {display_path(root / rel)}"
+            hint = "resource paths are relative to the task folder"
+            errors.append(
+                config_error(root / "task.yaml", msg, field=f"resources.{key}", hint=hint)
+            )
+    return errors
+
+
+def _split_problems(
+    root: Path, split: str, rows: ParsedSplit, errors: list[TailorError], warnings: list[str]
+) -> None:
+    # Only the test split is required: every comparison is scored on it.
+    if split in _OPTIONAL_SPLITS and not split_exists(root, split):
+        warnings.append(f"{display_path(root)}: no {split} split; {_OPTIONAL_SPLITS[split]}")
+        return
+    errors.extend(rows.errors)
+
+
+# ---------------------------------------------------------------------------- repeated inputs
+
+
+def _normalize(value: Any) -> Any:
+    # Case and spacing differences do not make a question new to the model.
+    if isinstance(value, str):
+        return " ".join(value.lower().split())
+    if isinstance(value, dict):
+        return {k: _normalize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalize(v) for v in value]
+    return value
+
+
+def input_key(example: Example, fields: list[str]) -> str:
+    """What makes two rows 'the same question': input fields, database and prompt turns."""
+    inputs = {f: _normalize(example.inputs.get(f)) for f in fields}
+    turns = [_normalize(m["content"]) for m in example.messages or ()]
+    return json.dumps([inputs, example.meta.get("db"), turns], sort_keys=True, default=str)
+
+
+def _first_lines(rows: ParsedSplit, fields: list[str]) -> dict[str, int]:
+    first: dict[str, int] = {}
+    for example, line in zip(rows.examples, rows.lines, strict=True):
+        first.setdefault(input_key(example, fields), line)
+    return first
+
+
+def _duplicates(
+    parsed: dict[str, ParsedSplit], fields: list[str], warnings: list[str]
+) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for split, rows in parsed.items():
+        if rows.path is None:
+            continue
+        first = _first_lines(rows, fields)
+        repeats = [
+            (line, first[key])
+            for example, line in zip(rows.examples, rows.lines, strict=True)
+            if first[(key := input_key(example, fields))] != line
+        ]
+        counts[split] = len(repeats)
+        if repeats:
+            where = f"line {repeats[0][0]} repeats line {repeats[0][1]}"
+            warnings.append(
+                f"{display_path(rows.path)}: {len(repeats)} rows repeat an earlier input "
+                f"(first: {where}); repeats weigh those questions more in training and scoring"
+            )
+    return counts
+
+
+def _overlap(
+    parsed: dict[str, ParsedSplit],
+    fields: list[str],
+    allow_overlap: bool,
+    errors: list[TailorError],
+    warnings: list[str],
+) -> dict[str, int]:
+    """Test rows whose input is also in train/dev: a model that memorised them scores too high."""
+    test, overlap = parsed["test"], {}
+    for other in ("train", "dev"):
+        rows = parsed[other]
+        if rows.path is None or test.path is None:
+            continue
+        seen = _first_lines(rows, fields)
+        hits = [
+            (line, seen[key])
+            for example, line in zip(test.examples, test.lines, strict=True)
+            if (key := input_key(example, fields)) in seen
+        ]
+        overlap[f"{other}/test"] = len(hits)
+        if hits:
+            _report_overlap(test.path, rows.path, hits, allow_overlap, errors, warnings)
+    return overlap
+
+
+def _report_overlap(
+    test_path: Path,
+    other_path: Path,
+    hits: list[tuple[int, int]],
+    allow_overlap: bool,
+    errors: list[TailorError],
+    warnings: list[str],
+) -> None:
+    other = other_path.stem
+    first = f"first: line {hits[0][0]} = {display_path(other_path)}:{hits[0][1]}"
+    message = f"{len(hits)} test rows have the same input as a {other} row ({first})"
+    if allow_overlap:
+        warnings.append(f"{display_path(test_path)}: {message}")
+        return
+    hint = f"remove them from test or from {other}, or allow it (allow_overlap / --allow-overlap)"
+    path = display_path(test_path)
+    errors.append(DataError(message, path=path, line=hits[0][0], field="input", hint=hint))
+
+
+# ---------------------------------------------------------------------------- statistics
+
+
+def task_stats(task: Task, tokenize: Callable[[str], int] | None = None) -> dict[str, Any]:
+    """Per split: rows, input/output length spreads (chars, and tokens when `tokenize` counts
+    them) and, for label-like outputs, how often each output occurs."""
+    return {split: _split_stats(task, split, tokenize) for split in task.available_splits()}
+
+
+def _split_stats(task: Task, split: str, tokenize: Callable[[str], int] | None) -> dict[str, Any]:
+    examples = task.split(split)
+    inputs = [_prompt_text(e) for e in examples]
+    outputs = [e.output for e in examples]
+    stats: dict[str, Any] = {
+        "rows": len(examples),
+        "input_chars": _spread([len(t) for t in inputs]),
+        "output_chars": _spread([len(t) for t in outputs]),
+    }
+    if tokenize is not None:
+        stats["input_tokens"] = _spread([tokenize(t) for t in inputs])
+        stats["output_tokens"] = _spread([tokenize(t) for t in outputs])
+    labels = _label_counts(task.config, outputs)
+    if labels is not None:
+        stats["labels"] = labels
+    return stats
+
+
+def _prompt_text(example: Example) -> str:
+    if example.messages:
+        return "\n".join(m["content"] for m in example.messages)
+    return "\n".join(str(v) for v in example.inputs.values())
+
+
+def _label_counts(config: TaskConfig, outputs: list[str]) -> dict[str, int] | None:
+    counts = Counter(outputs)
+    if config.labels:
+        return {label: counts.get(label, 0) for label in config.labels}
+    # Few distinct outputs means a classification in all but name: balance matters then too.
+    if config.output_type == "label" or len(counts) <= min(20, len(outputs) // 2):
+        return dict(counts.most_common())
+    return None
+
+
+def _spread(values: list[int]) -> dict[str, float]:
+    if not values:
+        return {"min": 0, "mean": 0.0, "p95": 0, "max": 0}
+    ordered = sorted(values)
+    p95 = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]  # nearest-rank percentile
+    mean = round(sum(ordered) / len(ordered), 1)
+    return {"min": ordered[0], "mean": mean, "p95": p95, "max": ordered[-1]}
