@@ -23,6 +23,10 @@ from tailorlm.prompting.program import PromptProgram
 from tailorlm.types import Example, GenerationOptions, Messages
 
 
+# Rows are persisted after each chunk: the most work an interruption can lose.
+CHUNK_SIZE = 32
+
+
 @dataclass(frozen=True)
 class ItemResult:
     id: str
@@ -78,9 +82,10 @@ def iter_results(
     metric_name: str,
     resources: Mapping[str, Path],
     options: GenerationOptions,
-    chunk_size: int = 32,
+    chunk_size: int | None = None,
 ) -> Iterator[list[ItemResult]]:
     """Yield scored rows chunk by chunk (each chunk is one `generate` call on the backend)."""
+    chunk_size = chunk_size or CHUNK_SIZE
     metric = get_metric(metric_name)
     parse = PARSERS[program.parser]
     if program.stop:

@@ -20,6 +20,9 @@ _FORMATS = {
     "text": "",
 }
 _DEFAULT_PARSER = {"sql": "sql", "label": "first_line"}
+# Small chat models follow an instruction in the user turn far more often than one in the system
+# message alone (measured on sql-sales with SmolLM2-135M: SQL instead of prose).
+_USER_LEAD = {"sql": "Write one SQLite query that answers: "}
 # The format instruction asks for one statement, so generation may end at its terminator.
 _FORMAT_STOP = {"sql": (";",)}
 
@@ -28,10 +31,11 @@ def default_parser(task: TaskConfig) -> str:
     return _DEFAULT_PARSER.get(task.output_type, "raw")
 
 
-def user_template(task: TaskConfig) -> str:
+def user_template(task: TaskConfig, lead: str = "") -> str:
     if len(task.input_fields) == 1:
-        return "{{ %s }}" % task.input_fields[0]
-    return "\n".join(f"{f}: {{{{ {f} }}}}" for f in task.input_fields)
+        return lead + "{{ %s }}" % task.input_fields[0]
+    fields = "\n".join(f"{f}: {{{{ {f} }}}}" for f in task.input_fields)
+    return f"{lead}\n{fields}" if lead else fields
 
 
 def zero_shot(task: TaskConfig) -> PromptProgram:
@@ -50,7 +54,7 @@ def schema_role(task: TaskConfig) -> PromptProgram:
         instruction=task.description if not task.system_prompt else "",
         schema="compact" if task.output_type == "sql" else "none",
         output_format=_FORMATS[task.output_type],
-        user_template=user_template(task),
+        user_template=user_template(task, _USER_LEAD.get(task.output_type, "")),
         parser=default_parser(task),
         stop=_FORMAT_STOP.get(task.output_type, ()),
     )
