@@ -28,8 +28,10 @@ def main() -> None:
 
     cold = LocalBackend().load_seconds
     backend = LocalBackend()
-    print(f"model load: cold {cold:.1f}s, cached {backend.load_seconds:.1f}s "
-          f"({cold / backend.load_seconds:.1f}x)")
+    print(
+        f"model load: cold {cold:.1f}s, cached {backend.load_seconds:.1f}s "
+        f"({cold / backend.load_seconds:.1f}x)"
+    )
     task = load_task("sql-sales")
     program = get_strategy("schema-role")(task.config)
     requests = [build_request(program, ex, task.resources()) for ex in task.split("test")[: args.n]]
@@ -41,7 +43,10 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         tokens = sum(c.completion_tokens for c in out)
         results[batch_size] = (out, tokens / elapsed)
-        print(f"batch_size={batch_size}: {tokens} tokens in {elapsed:.1f}s = {tokens / elapsed:.1f} tokens/s")
+        print(
+            f"batch_size={batch_size}: {tokens} tokens in {elapsed:.1f}s "
+            f"= {tokens / elapsed:.1f} tokens/s"
+        )
     same = sum(a.text == b.text for a, b in zip(results[args.batch_size][0], results[1][0]))
     ratio = results[args.batch_size][1] / results[1][1]
     print(f"batched/single throughput: {ratio:.2f}x; identical outputs: {same}/{len(requests)}")

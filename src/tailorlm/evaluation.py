@@ -22,7 +22,6 @@ from tailorlm.prompting.extract import PARSERS
 from tailorlm.prompting.program import PromptProgram
 from tailorlm.types import Example, GenerationOptions, Messages
 
-
 # Rows are persisted after each chunk: the most work an interruption can lose.
 CHUNK_SIZE = 32
 
@@ -66,7 +65,9 @@ class EvalSummary:
         return data
 
 
-def build_request(program: PromptProgram, example: Example, resources: Mapping[str, Path]) -> Messages:
+def build_request(
+    program: PromptProgram, example: Example, resources: Mapping[str, Path]
+) -> Messages:
     schema = ""
     if program.schema != "none":
         db = example.meta.get("db") or resources.get("db")
@@ -95,13 +96,21 @@ def iter_results(
         requests = [build_request(program, ex, resources) for ex in chunk]
         completions = backend.generate(requests, options)
         rows = []
-        for ex, comp in zip(chunk, completions):
+        for ex, comp in zip(chunk, completions, strict=True):
             prediction = parse(comp.text)
             score = metric(prediction, ex, resources)
             rows.append(
                 ItemResult(
-                    ex.id, ex.inputs, ex.output, comp.text, prediction, score.value,
-                    score.reason, comp.prompt_tokens, comp.completion_tokens, comp.latency_s,
+                    ex.id,
+                    ex.inputs,
+                    ex.output,
+                    comp.text,
+                    prediction,
+                    score.value,
+                    score.reason,
+                    comp.prompt_tokens,
+                    comp.completion_tokens,
+                    comp.latency_s,
                 )
             )
         yield rows
@@ -110,7 +119,7 @@ def iter_results(
 def summarize(rows: Iterable[Mapping[str, Any]], wall_s: float, *, seed: int = 0) -> EvalSummary:
     rows = list(rows)
     scores = np.array([r["score"] for r in rows], dtype=float)
-    quality, low, high = bootstrap_ci(scores, seed=seed)
+    quality, low, high = bootstrap_ci(scores.tolist(), seed=seed)
     latencies = np.array([r["latency_s"] for r in rows], dtype=float)
     completion = np.array([r["completion_tokens"] for r in rows], dtype=float)
     reasons = Counter(_reason_kind(r["reason"]) for r in rows if r["score"] < 1.0)

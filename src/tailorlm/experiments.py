@@ -67,8 +67,9 @@ def run_eval(
         return EvalOutcome(done.id, summary, reused=True, resumed=False, config=config)
     writer, resumed = _open_writer(store, config, data_hash, task.name, model_name, program.name)
     with writer:
-        rows = _evaluate_into(writer, task, examples, program, backend or LazyBackend(model),
-                              options, progress)
+        rows = _evaluate_into(
+            writer, task, examples, program, backend or LazyBackend(model), options, progress
+        )
         summary = summarize(rows, writer.read_json(STATE_FILE)["wall_s"], seed=options.seed)
         writer.write_json("metrics.json", summary.to_dict())
         writer.write_json("program.json", program.to_dict())
@@ -78,8 +79,13 @@ def run_eval(
 
 
 def _evaluate_into(
-    writer: RunWriter, task: Task, examples: list[Example], program: PromptProgram,
-    backend: Backend, options: GenerationOptions, progress: ProgressFn | None,
+    writer: RunWriter,
+    task: Task,
+    examples: list[Example],
+    program: PromptProgram,
+    backend: Backend,
+    options: GenerationOptions,
+    progress: ProgressFn | None,
 ) -> list[dict[str, Any]]:
     """Generate and score the examples not yet in the run folder, appending rows as each chunk
     finishes: an interrupted run resumes from its last complete chunk."""
@@ -88,8 +94,18 @@ def _evaluate_into(
     wall = writer.read_json(STATE_FILE, default={"wall_s": 0.0})["wall_s"]
     todo = [ex for ex in examples if ex.id not in done]
     started = time.perf_counter()
-    chunks = iter_results(todo, program, backend, metric_name=task.config.metric,
-                          resources=task.resources(), options=options) if todo else iter(())
+    chunks = (
+        iter_results(
+            todo,
+            program,
+            backend,
+            metric_name=task.config.metric,
+            resources=task.resources(),
+            options=options,
+        )
+        if todo
+        else iter(())
+    )
     for chunk in chunks:
         for item in chunk:
             writer.append_jsonl(ROWS_FILE, item.to_dict())
@@ -106,7 +122,11 @@ def default_max_tokens(task: Task) -> int:
 
 
 def eval_config(
-    task: Task, model: str, program: PromptProgram, split: str, limit: int | None,
+    task: Task,
+    model: str,
+    program: PromptProgram,
+    split: str,
+    limit: int | None,
     options: GenerationOptions,
 ) -> dict[str, Any]:
     return {
@@ -144,5 +164,3 @@ def _short_summary(summary: EvalSummary, split: str, strategy: str) -> dict[str,
         "prompt_tokens_mean": summary.prompt_tokens_mean,
         "latency_p50_s": summary.latency_p50_s,
     }
-
-

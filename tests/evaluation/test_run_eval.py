@@ -64,8 +64,12 @@ def test_identical_run_is_reused_without_calling_the_model(sql_task):
 
 def test_different_generation_options_are_a_different_run(sql_task):
     a = run_eval(sql_task, backend=FakeBackend(default="SELECT 1"), limit=3)
-    b = run_eval(sql_task, backend=FakeBackend(default="SELECT 1"), limit=3,
-                 options=GenerationOptions(max_new_tokens=7))
+    b = run_eval(
+        sql_task,
+        backend=FakeBackend(default="SELECT 1"),
+        limit=3,
+        options=GenerationOptions(max_new_tokens=7),
+    )
     assert a.run_id != b.run_id
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,7 +16,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-data_app = typer.Typer(cls=TailorGroup, help="Validate and describe task data.", no_args_is_help=True)
+data_app = typer.Typer(
+    cls=TailorGroup, help="Validate and describe task data.", no_args_is_help=True
+)
 app.add_typer(data_app, name="data")
 
 
@@ -31,12 +33,15 @@ def _setup(
         log.addHandler(logging.StreamHandler())
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
 
+
 # Keeps `make demo` to a few minutes on a 2-core CPU; `--limit 203` runs the whole test split.
 DEMO_LIMIT = 60
 
 ModelOpt = Annotated[
-    Optional[str],
-    typer.Option("--model", "-m", help="smollm2-135m (default), a HF folder, a .gguf file or a hub id."),
+    str | None,
+    typer.Option(
+        "--model", "-m", help="smollm2-135m (default), a HF folder, a .gguf file or a hub id."
+    ),
 ]
 
 
@@ -52,7 +57,9 @@ def tasks_cmd() -> None:
 @data_app.command("validate")
 def data_validate(
     path: Annotated[str, typer.Argument(help="A task folder or built-in task name.")],
-    allow_overlap: Annotated[bool, typer.Option(help="Downgrade train/test overlap to a warning.")] = False,
+    allow_overlap: Annotated[
+        bool, typer.Option(help="Downgrade train/test overlap to a warning.")
+    ] = False,
 ) -> None:
     """Check a task folder and report every problem with file, line and field."""
     from tailorlm.cli import render
@@ -81,13 +88,21 @@ def data_stats(
 @app.command("eval")
 def eval_cmd(
     task: Annotated[str, typer.Argument(help="Built-in task name or task folder.")],
-    strategy: Annotated[str, typer.Option("--strategy", "-s", help="Prompt strategy name.")] = "zero-shot",
-    prompt: Annotated[Optional[Path], typer.Option(help="A saved prompt program (YAML/JSON).")] = None,
+    strategy: Annotated[
+        str, typer.Option("--strategy", "-s", help="Prompt strategy name.")
+    ] = "zero-shot",
+    prompt: Annotated[
+        Path | None, typer.Option(help="A saved prompt program (YAML/JSON).")
+    ] = None,
     model: ModelOpt = None,
     split: Annotated[str, typer.Option(help="train, dev or test.")] = "test",
-    limit: Annotated[Optional[int], typer.Option(min=1, help="Evaluate the first N examples.")] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Evaluate the first N examples.")
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Requests generated together.")] = 8,
-    max_new_tokens: Annotated[Optional[int], typer.Option(min=1, help="Cap on answer length.")] = None,
+    max_new_tokens: Annotated[
+        int | None, typer.Option(min=1, help="Cap on answer length.")
+    ] = None,
     reuse: Annotated[bool, typer.Option(help="Reuse an identical stored run.")] = True,
 ) -> None:
     """Evaluate a system (model + prompt strategy) on a split and store the run."""
@@ -99,16 +114,23 @@ def eval_cmd(
     options = _options(loaded, batch_size, max_new_tokens)
     with render.progress_bar(f"eval {loaded.name} [{prompt or strategy}]") as advance:
         outcome = run_eval(
-            loaded, model=model, strategy=strategy, prompt_file=prompt, split=split,
-            limit=limit, options=options, reuse=reuse, progress=advance,
+            loaded,
+            model=model,
+            strategy=strategy,
+            prompt_file=prompt,
+            split=split,
+            limit=limit,
+            options=options,
+            reuse=reuse,
+            progress=advance,
         )
     render.eval_outcome(outcome)
 
 
 @app.command("runs")
 def runs_cmd(
-    kind: Annotated[Optional[str], typer.Option(help="Only runs of this kind (eval, ...).")] = None,
-    task: Annotated[Optional[str], typer.Option(help="Only runs of this task.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only runs of this kind (eval, ...).")] = None,
+    task: Annotated[str | None, typer.Option(help="Only runs of this task.")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 50,
 ) -> None:
     """List stored runs, newest first."""
@@ -143,11 +165,10 @@ def demo_cmd(
     ] = DEMO_LIMIT,
 ) -> None:
     """Evaluate zero-shot vs an engineered prompt on the built-in sql-sales task."""
+    from tailorlm.backends import LazyBackend
     from tailorlm.cli import render
     from tailorlm.experiments import run_eval
     from tailorlm.tasks import load_task
-
-    from tailorlm.backends import LazyBackend
 
     task = load_task("sql-sales")
     backend = LazyBackend(model)

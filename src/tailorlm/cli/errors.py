@@ -7,21 +7,21 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import click
+import typer
 from typer.core import TyperGroup
 
 from tailorlm.errors import TailorError
 
 
 class TailorGroup(TyperGroup):
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except TailorError as exc:
-            click.echo(f"Error: {exc.message}", err=True)
+            typer.echo(f"Error: {exc.message}", err=True)
             if exc.hint:
-                click.echo(f"Hint: {exc.hint}", err=True)
+                typer.echo(f"Hint: {exc.hint}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("Interrupted; run the same command again to resume.", err=True)
+            typer.echo("Interrupted; run the same command again to resume.", err=True)
             sys.exit(130)

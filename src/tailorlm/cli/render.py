@@ -15,9 +15,20 @@ console = Console()
 
 @contextmanager
 def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as progress:
         task_id = progress.add_task(label, total=None)
 
@@ -45,7 +56,9 @@ def validation_report(report: Any) -> None:
         console.print(f"[yellow]warning[/yellow] {warning}", highlight=False)
     counts = ", ".join(f"{k}: {v}" for k, v in report.counts.items())
     status = "[red]invalid[/red]" if report.errors else "[green]valid[/green]"
-    console.print(f"{status} ({counts}); {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
+    console.print(
+        f"{status} ({counts}); {len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+    )
 
 
 def stats(data: dict[str, Any]) -> None:
@@ -62,7 +75,8 @@ def eval_outcome(outcome: Any) -> None:
     console.print(f"run [bold]{outcome.run_id}[/bold]{note}")
     console.print(
         f"quality {_pct(s.quality)}  95% CI [{_pct(s.ci_low)}, {_pct(s.ci_high)}]  n={s.n}\n"
-        f"tokens/request: prompt {s.prompt_tokens_mean:.0f}, completion {s.completion_tokens_mean:.0f}\n"
+        f"tokens/request: prompt {s.prompt_tokens_mean:.0f}, "
+        f"completion {s.completion_tokens_mean:.0f}\n"
         f"latency/request p50 {s.latency_p50_s:.2f}s p95 {s.latency_p95_s:.2f}s; "
         f"throughput {s.throughput_tokens_s:.1f} tokens/s; wall {s.wall_s:.1f}s",
         highlight=False,
@@ -91,7 +105,9 @@ def comparison_table(task: str, outcomes: Sequence[Any]) -> None:
     for label, fmt in rows:
         table.add_row(label, *(fmt(o.summary) for o in outcomes))
     console.print(table)
-    console.print("* best quality.  Runs: " + ", ".join(o.run_id for o in outcomes), highlight=False)
+    console.print(
+        "* best quality.  Runs: " + ", ".join(o.run_id for o in outcomes), highlight=False
+    )
 
 
 def runs_table(records: Sequence[Any]) -> None:
@@ -101,8 +117,16 @@ def runs_table(records: Sequence[Any]) -> None:
     for r in records:
         summary = r.summary or {}
         quality = _pct(summary["quality"]) if "quality" in summary else ""
-        table.add_row(r.id, r.kind, r.task or "", r.model or "", r.status, quality,
-                      str(summary.get("n", "")), r.created_at)
+        table.add_row(
+            r.id,
+            r.kind,
+            r.task or "",
+            r.model or "",
+            r.status,
+            quality,
+            str(summary.get("n", "")),
+            r.created_at,
+        )
     console.print(table)
 
 
@@ -111,6 +135,10 @@ def run_detail(record: Any) -> None:
     console.print_json(json.dumps({"summary": record.summary, "config": record.load_config()}))
     if record.is_complete and record.kind == "eval":
         for row in record.read_jsonl("examples.jsonl")[:5]:
-            mark = "[green]pass[/green]" if row["score"] >= 1 else f"[red]fail[/red] {row['reason']}"
-            console.print(f"- {row['inputs']}\n  gold: {row['gold']}\n  pred: {row['prediction']}  {mark}",
-                          highlight=False)
+            mark = (
+                "[green]pass[/green]" if row["score"] >= 1 else f"[red]fail[/red] {row['reason']}"
+            )
+            console.print(
+                f"- {row['inputs']}\n  gold: {row['gold']}\n  pred: {row['prediction']}  {mark}",
+                highlight=False,
+            )
