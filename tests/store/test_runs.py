@@ -127,7 +127,7 @@ def test_complete_row_with_missing_folder_raises_with_hint(store):
     shutil.rmtree(record.dir)
     with pytest.raises(StoreError, match="folder .* is missing") as err:
         store.get(record.id)
-    assert "delete" in err.value.hint
+    assert "tailor rm" in err.value.hint
     store.delete(record.id)  # the stale row can still be cleaned up
     assert store.list() == []
 

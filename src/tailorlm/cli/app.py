@@ -104,13 +104,16 @@ def eval_cmd(
         int | None, typer.Option(min=1, help="Cap on answer length.")
     ] = None,
     reuse: Annotated[bool, typer.Option(help="Reuse an identical stored run.")] = True,
+    allow_overlap: Annotated[
+        bool, typer.Option(help="Accept inputs shared by train/dev and test (a warning).")
+    ] = False,
 ) -> None:
     """Evaluate a system (model + prompt strategy) on a split and store the run."""
     from tailorlm.cli import render
     from tailorlm.experiments import run_eval
     from tailorlm.tasks import load_task
 
-    loaded = load_task(task)
+    loaded = load_task(task, allow_overlap=allow_overlap)
     options = _options(loaded, batch_size, max_new_tokens)
     with render.progress_bar(f"eval {loaded.name} [{prompt or strategy}]") as advance:
         outcome = run_eval(

@@ -9,9 +9,7 @@ data hash) are found again with `find_reusable` instead of being recomputed.
 from __future__ import annotations
 
 import builtins
-import contextlib
 import dataclasses
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -31,107 +29,25 @@ from typing import Any
 from tailorlm.errors import StoreError
 from tailorlm.paths import runs_dir
 from tailorlm.store import db
+from tailorlm.store.files import (
+    atomic_write,
+    canonical_json,
+    config_hash,
+    drop_torn_tail,
+    file_in_run,
+    fsync_dir,
+    inside,
+    jsonl_line,
+    pretty_json,
+    read_json,
+    read_jsonl,
+)
 
 RUNNING, COMPLETE, FAILED, INTERRUPTED = "running", "complete", "failed", "interrupted"
 RESUMABLE = (RUNNING, FAILED, INTERRUPTED)
 TMP_PREFIX = ".tmp-"
 ENV_PACKAGES = ("tailorlm", "torch", "transformers", "peft", "trl", "accelerate")
 _MISSING: Any = object()
-
-
-def _json_default(obj: Any) -> Any:
-    # Resolved configs often carry Paths and frozen dataclasses; anything else is a bug.
-    if isinstance(obj, Path):
-        return str(obj)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
-
-
-def canonical_json(obj: Any) -> str:
-    """The one spelling of `obj` that hashes the same whatever its key order."""
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
-    )
-
-
-def config_hash(config: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(config).encode("utf-8")).hexdigest()
-
-
-def _pretty_json(obj: Any, *, sort_keys: bool = False) -> str:
-    text = json.dumps(obj, indent=2, sort_keys=sort_keys, ensure_ascii=False, default=_json_default)
-    return text + "\n"
-
-
-def _jsonl_line(row: Any) -> str:
-    return json.dumps(row, ensure_ascii=False, default=_json_default) + "\n"
-
-
-def _inside(base: Path, relname: str | Path) -> Path:
-    rel = Path(relname)
-    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-        raise StoreError(f"'{relname}' is not a file name inside the run folder")
-    return base / rel
-
-
-def _fsync_dir(path: Path) -> None:
-    # Makes a rename durable on POSIX; Windows can't open directories, and doesn't need it.
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Readers see the old file or the new one, never half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise StoreError(f"{path}: not valid JSON ({e.msg})", hint="rerun the step") from e
-
-
-def _read_jsonl(path: Path) -> list[Any]:
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise StoreError(f"{path}:{lineno}: not valid JSON ({e.msg})") from e
-    return rows
-
-
-def _drop_torn_tail(path: Path) -> None:
-    # A process killed mid-append can leave half a line; appending after it would glue the
-    # next row onto the fragment, so cut back to the last complete line before resuming.
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with open(path, "r+b") as f:
-            f.truncate(data.rfind(b"\n") + 1)
-
-
-def _file_in_run(base: Path, run_id: str, relname: str | Path) -> Path:
-    path = _inside(base, relname)
-    if not path.is_file():
-        raise StoreError(f"Run '{run_id}' has no file '{relname}'", hint=f"look in {base}")
-    return path
 
 
 def _now() -> str:
@@ -212,10 +128,10 @@ class RunRecord:
         return self.read_json("config.json")
 
     def read_json(self, relname: str | Path) -> Any:
-        return _read_json(_file_in_run(self.dir, self.id, relname))
+        return read_json(file_in_run(self.dir, self.id, relname))
 
     def read_jsonl(self, relname: str | Path) -> builtins.list[Any]:
-        return _read_jsonl(_file_in_run(self.dir, self.id, relname))
+        return read_jsonl(file_in_run(self.dir, self.id, relname))
 
 
 class RunWriter:
@@ -259,20 +175,20 @@ class RunWriter:
 
     def path(self, relname: str | Path) -> Path:
         """Where an artifact `relname` lives in the work folder (its parent is created)."""
-        path = _inside(self.dir, relname)
+        path = inside(self.dir, relname)
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
     def write_json(self, relname: str | Path, obj: Any, *, sort_keys: bool = False) -> Path:
         self._check_open()
-        path = _inside(self.dir, relname)
-        _atomic_write(path, _pretty_json(obj, sort_keys=sort_keys))
+        path = inside(self.dir, relname)
+        atomic_write(path, pretty_json(obj, sort_keys=sort_keys))
         return path
 
     def write_jsonl(self, relname: str | Path, rows: Iterable[Any]) -> Path:
         self._check_open()
-        path = _inside(self.dir, relname)
-        _atomic_write(path, "".join(_jsonl_line(row) for row in rows))
+        path = inside(self.dir, relname)
+        atomic_write(path, "".join(jsonl_line(row) for row in rows))
         return path
 
     def append_jsonl(self, relname: str | Path, row: Any) -> None:
@@ -280,19 +196,19 @@ class RunWriter:
         self._check_open()
         path = self.path(relname)
         with open(path, "a", encoding="utf-8") as f:
-            f.write(_jsonl_line(row))  # one write call: a kill can't interleave half-rows
+            f.write(jsonl_line(row))  # one write call: a kill can't interleave half-rows
         self._appended.add(path)
 
     def read_json(self, relname: str | Path, default: Any = _MISSING) -> Any:
         """A file written so far; `default` if given and the file isn't there (yet)."""
-        if default is not _MISSING and not _inside(self.dir, relname).is_file():
+        if default is not _MISSING and not inside(self.dir, relname).is_file():
             return default
-        return _read_json(_file_in_run(self.dir, self.id, relname))
+        return read_json(file_in_run(self.dir, self.id, relname))
 
     def read_jsonl(self, relname: str | Path) -> builtins.list[Any]:
         """Rows written so far (e.g. after `reopen()`, to skip work already done)."""
-        path = _inside(self.dir, relname)
-        return _read_jsonl(path) if path.is_file() else []
+        path = inside(self.dir, relname)
+        return read_jsonl(path) if path.is_file() else []
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -313,7 +229,7 @@ class RunWriter:
         if final.exists():
             raise StoreError(f"Run folder {final} already exists", hint="delete it and rerun")
         os.replace(self.dir, final)
-        _fsync_dir(self._store.root)
+        fsync_dir(self._store.root)
         # The row flips to complete only once the folder is in place under its final name.
         self._store._finish(self.id, COMPLETE, self._summary, path=self.id)
         self._finished, self.dir = True, final
@@ -476,7 +392,7 @@ class RunStore:
                 hint="start a new run instead",
             )
         for path in writer.dir.rglob("*.jsonl"):
-            _drop_torn_tail(path)
+            drop_torn_tail(path)
         with self._connect() as conn:
             conn.execute(
                 "UPDATE runs SET status = ?, finished_at = NULL, path = ? WHERE id = ?",
