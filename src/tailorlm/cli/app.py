@@ -27,7 +27,12 @@ def _setup(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug messages.")] = False,
 ) -> None:
     import logging
+    import signal
+    import sys
 
+    # `kill` (SIGTERM) unwinds like Ctrl-C, so the run store marks the run interrupted and the
+    # same command resumes it; kill -9 leaves it "running", which resumes just the same.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     log = logging.getLogger("tailorlm")
     if not log.handlers:
         log.addHandler(logging.StreamHandler())
