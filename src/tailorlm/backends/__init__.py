@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tailorlm.backends.base import Backend
 from tailorlm.backends.fake import FakeBackend
 from tailorlm.backends.models import DEFAULT_MODEL, resolve_model
@@ -17,26 +19,40 @@ __all__ = [
 ]
 
 
-def load_backend(spec: str | None = None, *, device: str | None = None) -> Backend:
-    """Build the backend a model spec names (local transformers for now)."""
+def load_backend(
+    spec: str | None = None, *, device: str | None = None, adapter: str | Path | None = None
+) -> Backend:
+    """Build the backend a model spec names (local transformers for now), optionally with a
+    PEFT adapter folder on top."""
     from tailorlm.backends.local import LocalBackend
 
-    return LocalBackend(spec, device=device)
+    return LocalBackend(spec, device=device, adapter=adapter)
 
 
 class LazyBackend:
     """Loads the model on first use, so a command whose steps are all reused from the run store
     never pays the model load, and several steps share one loaded model."""
 
-    def __init__(self, spec: str | None = None, *, device: str | None = None) -> None:
+    def __init__(
+        self,
+        spec: str | None = None,
+        *,
+        device: str | None = None,
+        adapter: str | Path | None = None,
+    ) -> None:
         self.name = spec or DEFAULT_MODEL
-        self._spec, self._device = spec, device
+        if adapter:
+            from tailorlm.backends.local import adapter_label
+
+            self.name += f"+{adapter_label(adapter)}"
+        self._spec, self._device, self._adapter = spec, device, adapter
         self._backend: Backend | None = None
 
     @property
     def loaded(self) -> Backend:
         if self._backend is None:
-            self._backend = load_backend(self._spec, device=self._device)
+            extra = {"adapter": self._adapter} if self._adapter else {}
+            self._backend = load_backend(self._spec, device=self._device, **extra)
         return self._backend
 
     def generate(self, batch, options=None):  # type: ignore[no-untyped-def]

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from tailorlm.backends.models import ResolvedModel, quiet_transformers, resolve_model
@@ -26,13 +28,38 @@ def pick_device(device: str | None = None) -> tuple[str, str]:
 
 
 class LocalBackend:
-    def __init__(self, spec: str | None = None, *, device: str | None = None) -> None:
+    """`adapter`: a PEFT adapter folder (e.g. a fine-tuning run's `adapter/`) applied on top of
+    the base model; merged into the weights by default, which makes generation as fast as the
+    base model's (greedy outputs stay the same; logits differ by float rounding only)."""
+
+    def __init__(
+        self,
+        spec: str | None = None,
+        *,
+        device: str | None = None,
+        adapter: str | Path | None = None,
+        merge_adapter: bool = True,
+    ) -> None:
         started = time.perf_counter()
         self.resolved: ResolvedModel = resolve_model(spec)
-        self.name = self.resolved.spec
+        self.name = self.resolved.spec + (f"+{adapter_label(adapter)}" if adapter else "")
         self.device, self.dtype = pick_device(device)
         self.tokenizer, self.model = _load(self.resolved, self.device, self.dtype)
+        if adapter:
+            self.model = attach_adapter(self.model, Path(adapter), merge_adapter)
         self.load_seconds = time.perf_counter() - started
+
+    @classmethod
+    def from_loaded(cls, model: Any, tokenizer: Any, *, name: str) -> LocalBackend:
+        """Wrap a model already in memory (e.g. one being trained) without loading anything.
+        The tokenizer must pad on the left for batched generation."""
+        backend = cls.__new__(cls)
+        backend.resolved = ResolvedModel(name, "")
+        backend.name, backend.tokenizer, backend.model = name, tokenizer, model
+        backend.device = str(next(model.parameters()).device)
+        backend.dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+        backend.load_seconds = 0.0
+        return backend
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -52,7 +79,9 @@ class LocalBackend:
         results: list[Completion | None] = [None] * len(prompts)
         for start in range(0, len(order), options.batch_size):
             chunk = order[start : start + options.batch_size]
-            for i, completion in zip(chunk, self._generate_chunk([prompts[i] for i in chunk], options)):
+            for i, completion in zip(
+                chunk, self._generate_chunk([prompts[i] for i in chunk], options)
+            ):
                 results[i] = completion
         return [r for r in results if r is not None]
 
@@ -69,7 +98,8 @@ class LocalBackend:
         new_tokens = out[:, enc["input_ids"].shape[1] :].tolist()
         prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
         return [
-            self._completion(ids, int(n), elapsed, options) for ids, n in zip(new_tokens, prompt_lens)
+            self._completion(ids, int(n), elapsed, options)
+            for ids, n in zip(new_tokens, prompt_lens)
         ]
 
     def _generate_kwargs(self, options: GenerationOptions) -> dict[str, Any]:
@@ -117,7 +147,9 @@ def load_tokenizer(resolved: ResolvedModel) -> Any:
 
     quiet_transformers()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(resolved.path, local_files_only=_offline(resolved))
+        tokenizer = AutoTokenizer.from_pretrained(
+            resolved.path, local_files_only=_offline(resolved)
+        )
     except OSError as exc:
         raise _load_error(resolved, exc) from exc
     tokenizer.padding_side = "left"
@@ -137,6 +169,33 @@ def _load(resolved: ResolvedModel, device: str, dtype: str) -> tuple[Any, Any]:
     except OSError as exc:
         raise _load_error(resolved, exc) from exc
     return tokenizer, model.to(device).eval()
+
+
+def adapter_label(adapter: str | Path) -> str:
+    """A short, unique name: a run's `<runs>/<id>/adapter` folder is called by its run id."""
+    path = Path(adapter).resolve()
+    return f"adapter:{path.parent.name if path.name == 'adapter' else path.name}"
+
+
+def attach_adapter(model: Any, adapter: Path, merge: bool = True) -> Any:
+    """`model` with the PEFT adapter folder applied (merged into its weights if `merge`)."""
+    from peft import PeftModel
+
+    if not (adapter / "adapter_config.json").is_file():
+        raise ModelError(
+            f"{adapter} is not a PEFT adapter folder (no adapter_config.json).",
+            hint="pass the `adapter/` folder of a LoRA fine-tuning run, or `--adapter RUN_ID`",
+        )
+    try:
+        with warnings.catch_warnings():  # peft calls a transformers API deprecated in v5
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            with_adapter = PeftModel.from_pretrained(model, str(adapter))
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise ModelError(
+            f"Adapter {adapter} does not fit this base model: {str(exc).splitlines()[0]}",
+            hint="use the base model the adapter was trained on (see the run's config.json)",
+        ) from exc
+    return (with_adapter.merge_and_unload() if merge else with_adapter).eval()
 
 
 def _load_error(resolved: ResolvedModel, exc: OSError) -> ModelError:

@@ -22,6 +22,14 @@ data_app = typer.Typer(
 app.add_typer(data_app, name="data")
 
 
+def _register_subcommands() -> None:
+    from tailorlm.cli import finetune_cmds
+    from tailorlm.cli.prompt_cmds import prompt_app
+
+    app.add_typer(prompt_app, name="prompt")
+    finetune_cmds.register(app)
+
+
 @app.callback()
 def _setup(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug messages.")] = False,
@@ -96,34 +104,44 @@ def eval_cmd(
     strategy: Annotated[
         str, typer.Option("--strategy", "-s", help="Prompt strategy name.")
     ] = "zero-shot",
-    prompt: Annotated[
-        Path | None, typer.Option(help="A saved prompt program (YAML/JSON).")
-    ] = None,
+    prompt: Annotated[Path | None, typer.Option(help="A saved prompt program (YAML/JSON).")] = None,
     model: ModelOpt = None,
     split: Annotated[str, typer.Option(help="train, dev or test.")] = "test",
-    limit: Annotated[
-        int | None, typer.Option(min=1, help="Evaluate the first N examples.")
-    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Evaluate the first N examples.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Requests generated together.")] = 8,
-    max_new_tokens: Annotated[
-        int | None, typer.Option(min=1, help="Cap on answer length.")
-    ] = None,
+    max_new_tokens: Annotated[int | None, typer.Option(min=1, help="Cap on answer length.")] = None,
     reuse: Annotated[bool, typer.Option(help="Reuse an identical stored run.")] = True,
     allow_overlap: Annotated[
         bool, typer.Option(help="Accept inputs shared by train/dev and test (a warning).")
     ] = False,
+    adapter: Annotated[
+        str | None,
+        typer.Option(
+            help="A fine-tuning run id: evaluate its model with the prompt it was "
+            "trained with (unless --prompt is given)."
+        ),
+    ] = None,
 ) -> None:
     """Evaluate a system (model + prompt strategy) on a split and store the run."""
+    from tailorlm.backends import LazyBackend
     from tailorlm.cli import render
     from tailorlm.experiments import run_eval
     from tailorlm.tasks import load_task
 
     loaded = load_task(task, allow_overlap=allow_overlap)
     options = _options(loaded, batch_size, max_new_tokens)
+    if adapter:
+        from tailorlm.finetune.runner import adapter_path_for_run, program_path_for_run
+
+        base, adapter_dir = adapter_path_for_run(adapter)
+        prompt = prompt or program_path_for_run(adapter)
+        backend = LazyBackend(base, adapter=adapter_dir)
+    else:
+        backend = LazyBackend(model)
     with render.progress_bar(f"eval {loaded.name} [{prompt or strategy}]") as advance:
         outcome = run_eval(
             loaded,
-            model=model,
+            backend=backend,
             strategy=strategy,
             prompt_file=prompt,
             split=split,
@@ -207,3 +225,6 @@ def _options(task, batch_size: int, max_new_tokens: int | None):  # type: ignore
     return GenerationOptions(
         max_new_tokens=max_new_tokens or default_max_tokens(task), batch_size=batch_size
     )
+
+
+_register_subcommands()

@@ -1,0 +1,183 @@
+"""Training throughput of our fine-tuning loop vs a plain TRL SFTTrainer with its default
+settings, LoRA on the same sql-sales rows in the same run, and both against a compute ceiling
+(a float32 matmul measured here). Prints the ratios.
+
+    .venv/bin/python benchmarks/bench_train.py [--steps 6] [--model smollm2-135m]
+                                               [--trl-fp32]
+
+Tokens/s counts real (non-padding) prompt + answer tokens, after one warm-up step. TRL's
+defaults include bf16 autocast and gradient checkpointing (see SFTConfig); `--trl-fp32` also
+measures TRL with bf16 and gradient checkpointing off, for a like-for-like float32 comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from typing import Any
+
+
+def matmul_ceiling(size: int = 1536, repeats: int = 20) -> float:
+    """float32 GFLOP/s of a large square matmul: what this machine can do at best."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
+
+
+def ours(model: str, steps: int, batch_size: int) -> dict[str, Any]:
+    from tailorlm.finetune import FinetuneConfig
+    from tailorlm.finetune.runner import prepare
+    from tailorlm.finetune.train import TrainJob, make_accelerator, train
+    from tailorlm.tasks import load_task
+
+    config = FinetuneConfig(
+        max_steps=steps + 1,
+        batch_size=batch_size,
+        train_size=batch_size * (steps + 1),
+        eval_every=0,
+        save_every=10_000,
+        metric_limit=0,
+        dev_limit=1,
+        epochs=1,
+    )
+    prep = prepare(load_task("sql-sales"), model, config, None)
+    events: list[dict[str, Any]] = []
+    job = TrainJob(
+        prep.model_path,
+        _tmp("ours"),
+        prep.train_rows,
+        prep.dev_rows,
+        prep.config,
+        prep.record,
+        prep.tokenizer.pad_token_id,
+    )
+    stamps: dict[int, tuple[float, int]] = {}
+
+    def on_event(event: dict[str, Any]) -> None:
+        events.append(event)
+        if event["event"] == "step":
+            stamps[event["step"]] = (time.perf_counter(), event["tokens"])
+
+    result = train(job, make_accelerator("fp32"), on_event)
+    (t0, n0), (t1, n1) = stamps[1], stamps[steps + 1]
+    flops_per_token = result.state.flops / result.state.tokens
+    return {
+        "tokens_per_s": (n1 - n0) / (t1 - t0),
+        "flops_per_token": flops_per_token,
+        "rows": prep.train_rows,
+    }
+
+
+def trl_default(model: str, rows: list[Any], steps: int, batch_size: int, fp32: bool) -> float:
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+
+    from tailorlm.backends.models import resolve_model
+
+    path = resolve_model(model).path
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    data = Dataset.from_list([_conversation(tokenizer, r) for r in rows])
+    stamps: dict[int, tuple[float, int]] = {}
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            stamps[state.global_step] = (time.perf_counter(), state.num_input_tokens_seen)
+
+    # TRL's bf16 default refuses to start on a machine without a bf16 GPU unless use_cpu is
+    # set: that is the smallest change that lets its defaults run here.
+    extra: dict[str, Any] = {} if torch.cuda.is_available() else {"use_cpu": True}
+    if fp32:
+        extra.update(bf16=False, gradient_checkpointing=False)
+    args = SFTConfig(
+        output_dir=_tmp("trl"),
+        max_steps=steps + 1,
+        report_to="none",
+        save_strategy="no",
+        logging_steps=1_000,
+        per_device_train_batch_size=batch_size,
+        include_num_input_tokens_seen="non_padding",
+        **extra,
+    )
+    lora = LoraConfig(
+        r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM"
+    )
+    model_obj = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    trainer = SFTTrainer(
+        model=model_obj,
+        args=args,
+        train_dataset=data,
+        peft_config=lora,
+        processing_class=tokenizer,
+        callbacks=[Clock()],
+    )
+    trainer.train()
+    (t0, n0), (t1, n1) = stamps[1], stamps[steps + 1]
+    return (n1 - n0) / (t1 - t0)
+
+
+def _conversation(tokenizer: Any, row: Any) -> dict[str, Any]:
+    """Our tokenized row back to TRL's prompt/completion conversational format."""
+    text = tokenizer.decode(row.input_ids[: row.prompt_len])
+    system, user = text.split("<|im_start|>user\n")
+    system = system.removeprefix("<|im_start|>system\n").removesuffix("<|im_end|>\n")
+    user = user.removesuffix("<|im_end|>\n<|im_start|>assistant\n")
+    answer = tokenizer.decode(row.input_ids[row.prompt_len :]).removesuffix("<|im_end|>")
+    return {
+        "prompt": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+        "completion": [{"role": "assistant", "content": answer}],
+    }
+
+
+def _tmp(name: str) -> Any:
+    from pathlib import Path
+
+    return Path(tempfile.mkdtemp(prefix=f"bench-train-{name}-"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--steps", type=int, default=6, help="measured steps (after 1 warm-up)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--trl-fp32", action="store_true")
+    args = parser.parse_args()
+    import torch
+
+    from tailorlm.finetune.train import cpu_threads
+
+    if not torch.cuda.is_available():  # one thread count, chosen once, for every measurement
+        os.environ["OMP_NUM_THREADS"] = str(cpu_threads())
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    print(f"torch threads: {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
+    ceiling = matmul_ceiling()
+    print(f"compute ceiling (fp32 matmul): {ceiling:.1f} GFLOP/s")
+    mine = ours(args.model, args.steps, args.batch_size)
+    achieved = mine["tokens_per_s"] * mine["flops_per_token"] / 1e9
+    print(
+        f"ours: {mine['tokens_per_s']:.1f} tokens/s, ~{achieved:.1f} GFLOP/s "
+        f"({100 * achieved / ceiling:.0f}% of ceiling)"
+    )
+    theirs = trl_default(args.model, mine["rows"], args.steps, args.batch_size, fp32=False)
+    print(f"TRL SFTTrainer defaults: {theirs:.1f} tokens/s")
+    print(f"ratio ours / TRL default: {mine['tokens_per_s'] / theirs:.2f}x")
+    if args.trl_fp32:
+        fp32 = trl_default(args.model, mine["rows"], args.steps, args.batch_size, fp32=True)
+        print(
+            f"TRL fp32, no grad checkpointing: {fp32:.1f} tokens/s "
+            f"(ours / that: {mine['tokens_per_s'] / fp32:.2f}x)"
+        )
+    print(f"matmul ceiling re-measured: {matmul_ceiling():.1f} GFLOP/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""`tailor finetune` and `tailor export`. `register(app)` adds them to a typer app.
+
+Runs under `accelerate launch $(which tailor) finetune ...` as well (DDP / FSDP / DeepSpeed via
+accelerate configs): every process trains, only the main one prints and writes the run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tailorlm.errors import ConfigError
+
+Event = dict[str, Any]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("finetune")(finetune_cmd)
+    app.command("export")(export_cmd)
+
+
+def finetune_cmd(
+    task: Annotated[str | None, typer.Argument(help="Built-in task name or task folder.")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="smollm2-135m (default), a HF folder, .gguf or hub id."),
+    ] = None,
+    method: Annotated[str | None, typer.Option(help="lora (default) or full.")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Passes over train.")] = None,
+    lr: Annotated[
+        float | None, typer.Option(help="Peak learning rate (1e-3 LoRA, 5e-5 full).")
+    ] = None,
+    rank: Annotated[int | None, typer.Option(min=1, help="LoRA rank.")] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(min=1, help="Stop after N optimizer steps.")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Rows per micro-batch.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for data order and init.")] = None,
+    prompt: Annotated[
+        Path | None,
+        typer.Option(help="Prompt program to train with (default: a short one-line prompt)."),
+    ] = None,
+    out: Annotated[str | None, typer.Option(help="Name for the run.")] = None,
+    resume: Annotated[
+        str | None, typer.Option(help="Continue an interrupted run (id or prefix).")
+    ] = None,
+    train_sizes: Annotated[
+        str | None,
+        typer.Option(help="Learning curve: e.g. 50,100,200,all (one run per size)."),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Any other config field, e.g. --set lora_dropout=0.1."),
+    ] = None,
+    reuse: Annotated[bool, typer.Option(help="Reuse an identical finished run.")] = True,
+) -> None:
+    """Fine-tune a model (LoRA or full) on a task's train split and store the run."""
+    from tailorlm.finetune import resume_finetune, run_finetune
+
+    if resume:
+        with _progress() as progress:
+            outcome = resume_finetune(resume, progress=progress)
+        return _print_outcome(outcome, task)
+    if task is None:
+        raise ConfigError("Missing TASK.", hint="tailor finetune sql-sales, or --resume RUN")
+    options = {
+        "method": method,
+        "epochs": epochs,
+        "learning_rate": lr,
+        "lora_rank": rank,
+        "max_steps": max_steps,
+        "batch_size": batch_size,
+        "seed": seed,
+    }
+    config = build_config(options, set_ or [])
+    if train_sizes:
+        return _curve(task, train_sizes, model, config, prompt, out)
+    with _progress() as progress:
+        outcome = run_finetune(
+            task,
+            model=model,
+            config=config,
+            prompt_file=prompt,
+            name=out,
+            reuse=reuse,
+            progress=progress,
+        )
+    _print_outcome(outcome, task)
+
+
+def export_cmd(
+    run: Annotated[str, typer.Argument(help="A finished fine-tuning run (id or prefix).")],
+    out: Annotated[Path, typer.Option(help="Folder to create.")],
+    merge: Annotated[
+        bool, typer.Option(help="Merge the adapter into the base: a plain HF model folder.")
+    ] = False,
+    gguf: Annotated[
+        bool, typer.Option(help="Also write model.gguf for llama.cpp/Ollama (needs --merge).")
+    ] = False,
+    gguf_type: Annotated[str, typer.Option(help="GGUF weight type: f16 or f32.")] = "f16",
+) -> None:
+    """Export a fine-tuned model: adapter only, merged HF folder, or GGUF."""
+    from tailorlm.cli.render import console
+    from tailorlm.finetune.export import export_run
+
+    if gguf_type not in ("f16", "f32"):
+        raise ConfigError(f"--gguf-type {gguf_type!r} is not supported", hint="use f16 or f32")
+    result = export_run(run, out, merge=merge, gguf=gguf, gguf_dtype=gguf_type)
+    console.print(f"exported {result.kind} model to {result.path}", highlight=False)
+    if result.gguf:
+        console.print(f"GGUF: {result.gguf}", highlight=False)
+
+
+def build_config(options: dict[str, Any], assignments: list[str]) -> Any:
+    """FinetuneConfig from CLI flags plus `--set key=value` (YAML-typed values)."""
+    import yaml
+    from pydantic import ValidationError
+
+    from tailorlm.finetune import FinetuneConfig
+
+    values = {k: v for k, v in options.items() if v is not None}
+    for item in assignments:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r} is not KEY=VALUE", hint="e.g. --set lora_alpha=64")
+        values[key.strip()] = yaml.safe_load(raw)
+    try:
+        return FinetuneConfig(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(
+            f"fine-tuning option '{field}': {err['msg']}",
+            hint="fields: " + ", ".join(FinetuneConfig.model_fields),
+        ) from None
+
+
+def _curve(
+    task: str, sizes: str, model: str | None, config: Any, prompt: Path | None, name: str | None
+) -> None:
+    from tailorlm.cli.render import console
+    from tailorlm.finetune.learning_curve import parse_sizes, run_learning_curve
+
+    with _progress() as progress:
+        outcome = run_learning_curve(
+            task,
+            parse_sizes(sizes),
+            model=model,
+            config=config,
+            prompt_file=prompt,
+            name=name,
+            progress=progress,
+        )
+    if not outcome.run_id:
+        return  # not the main process
+    console.print(f"learning curve [bold]{outcome.run_id}[/bold]")
+    for p in outcome.points:
+        metric = "-" if p.dev_metric is None else f"{100 * p.dev_metric:.1f}%"
+        console.print(
+            f"  n={p.size:<5} dev metric {metric:>6}  dev loss "
+            f"{p.best_dev_loss:.3f}  {p.wall_s:.0f}s  run {p.run_id}",
+            highlight=False,
+        )
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[Event], None]]:
+    """A progress bar with loss, tokens/s and ETA, fed by training events."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from tailorlm.cli.render import console
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task_id = bar.add_task("finetune", total=None, stats="")
+
+        def on_event(event: Event) -> None:
+            kind = event["event"]
+            if kind == "start":
+                label = "resuming" if event["resumed"] else "training"
+                bar.update(
+                    task_id, description=label, total=event["total"], completed=event["step"]
+                )
+            elif kind == "step":
+                stats = (
+                    f"loss {event['loss']:.3f}  {event['tokens_per_s']:.0f} tok/s  "
+                    f"ETA {_clock(event['eta_s'])}"
+                )
+                bar.update(task_id, description="training", completed=event["step"], stats=stats)
+            elif kind in ("eval", "curve"):
+                console.print(_event_line(event), highlight=False)
+
+        yield on_event
+
+
+def _event_line(event: Event) -> str:
+    if event["event"] == "curve":
+        return f"train size {event['size']}"
+    metric = f"  dev metric {100 * event['metric']:.1f}%" if "metric" in event else ""
+    best = "  (best)" if event["best"] else ""
+    stop = "  early stop" if event["stopped_early"] else ""
+    return f"step {event['step']}: dev loss {event['dev_loss']:.4f}{metric}{best}{stop}"
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _print_outcome(outcome: Any, task: str | None) -> None:
+    from tailorlm.cli.render import console
+
+    if not outcome.summary and not outcome.reused:
+        return  # not the main process
+    s = outcome.summary
+    note = " (reused stored run)" if outcome.reused else (" (resumed)" if outcome.resumed else "")
+    metric = "-" if s.get("dev_metric") is None else f"{100 * s['dev_metric']:.1f}%"
+    console.print(f"run [bold]{outcome.run_id}[/bold]{note}")
+    console.print(
+        f"{s['method']}: {s['steps']} steps, best dev loss {s['best_dev_loss']:.4f}, "
+        f"dev metric {metric}\n"
+        f"{s['wall_s']:.0f}s on {s['device']}, {s['tokens_per_s']:.0f} tokens/s, "
+        f"~{s['flops'] / 1e12:.1f} TFLOP",
+        highlight=False,
+    )
+    console.print(
+        f"evaluate: tailor eval {task or 'TASK'} --adapter {outcome.run_id}", highlight=False
+    )

@@ -1,0 +1,110 @@
+"""The model being trained: a causal LM (with a PEFT LoRA adapter, or fully trainable) behind a
+module whose forward returns the summed loss over answer tokens only.
+
+Computing logits only where the loss needs them skips the vocabulary projection for prompt and
+padding tokens: with a 49k vocabulary that projection is about a fifth of a small model's
+forward pass, and its float32 logits are most of the activation memory."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from tailorlm.finetune.config import FinetuneConfig
+from tailorlm.finetune.data import IGNORE_INDEX
+
+
+def resolve_precision(precision: str) -> str:
+    """`bf16` on a GPU that supports it, else `fp32` (bf16 is emulated and slow on most CPUs)."""
+    import torch
+
+    if precision != "auto":
+        return precision
+    cuda = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return "bf16" if cuda else "fp32"
+
+
+def load_model(path: str, cfg: FinetuneConfig, precision: str) -> Any:
+    """The base model in the weight dtype training needs, with an adapter when method=lora."""
+    from transformers import AutoModelForCausalLM
+
+    from tailorlm.backends.models import quiet_transformers
+
+    quiet_transformers()
+    # LoRA keeps the frozen base in bf16 on a GPU (adapters stay float32); full fine-tuning keeps
+    # float32 master weights and lets autocast run the matmuls in bf16.
+    dtype = "bfloat16" if precision == "bf16" and cfg.method == "lora" else "float32"
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    return add_adapter(model, cfg) if cfg.method == "lora" else model
+
+
+def add_adapter(model: Any, cfg: FinetuneConfig) -> Any:
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(
+        r=cfg.lora_rank,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=cfg.target_modules,
+        task_type="CAUSAL_LM",
+    )
+    with warnings.catch_warnings():  # peft calls a transformers API deprecated in v5
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        return get_peft_model(model, lora)
+
+
+def completion_loss_module(model: Any) -> Any:
+    """Wrap `model` in an nn.Module whose forward returns (summed answer-token loss)."""
+    import torch
+    import torch.nn.functional as F
+
+    class _CompletionLoss(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.model = inner  # PeftModel or PreTrainedModel: its keys name the checkpoint
+
+        @property
+        def causal_lm(self) -> Any:
+            inner = self.model
+            return inner.get_base_model() if hasattr(inner, "get_base_model") else inner
+
+        def forward(self, input_ids: Any, attention_mask: Any, labels: Any) -> Any:
+            lm = self.causal_lm
+            targets = labels[:, 1:]
+            keep = targets != IGNORE_INDEX
+            if getattr(lm.config, "final_logit_softcapping", None):  # e.g. Gemma 2
+                logits = self.model(
+                    input_ids=input_ids, attention_mask=attention_mask, use_cache=False
+                ).logits
+                picked = logits[:, :-1][keep]
+            else:
+                out = lm.get_decoder()(
+                    input_ids=input_ids, attention_mask=attention_mask, use_cache=False
+                )
+                picked = lm.get_output_embeddings()(out.last_hidden_state[:, :-1][keep])
+            return F.cross_entropy(picked.float(), targets[keep], reduction="sum")
+
+    return _CompletionLoss(model)
+
+
+def param_counts(model: Any) -> dict[str, int]:
+    """Parameter counts the FLOP estimate needs (tied embeddings counted once)."""
+    lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    total = sum(p.numel() for p in model.parameters())
+    embed = lm.get_input_embeddings().weight.numel()
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"total": total, "embedding": embed, "trainable": trainable}
+
+
+def estimate_flops(counts: dict[str, int], tokens: int, answer_tokens: int, method: str) -> float:
+    """2N per token forward; backward 4N when every weight trains, ~2N for LoRA (activation
+    gradients only, plus the small adapter). The vocabulary projection runs on answer tokens."""
+    adapter = counts["trainable"] if method == "lora" else 0
+    body = counts["total"] - counts["embedding"] - adapter
+    factor = 6 if method == "full" else 4
+    return float(
+        (factor * body + 6 * adapter) * tokens + factor * counts["embedding"] * answer_tokens
+    )

@@ -1,0 +1,40 @@
+"""Shared helpers for the fine-tuning tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tailorlm.finetune import FinetuneConfig
+from tailorlm.finetune.runner import Prepared, prepare
+from tailorlm.finetune.train import TrainJob
+from tailorlm.tasks import load_task
+
+# Small enough that a run takes seconds with the tiny model.
+TINY = {
+    "train_size": 24,
+    "dev_limit": 8,
+    "batch_size": 4,
+    "max_steps": 4,
+    "eval_every": 2,
+    "save_every": 2,
+    "metric_limit": 0,
+}
+
+
+def tiny_prepared(model_dir: Path, **overrides) -> Prepared:
+    return prepare(
+        load_task("sql-sales"), str(model_dir), FinetuneConfig(**{**TINY, **overrides}), None
+    )
+
+
+def tiny_job(prep: Prepared, run_dir: Path) -> TrainJob:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return TrainJob(
+        model_path=prep.model_path,
+        run_dir=run_dir,
+        train_rows=prep.train_rows,
+        dev_rows=prep.dev_rows,
+        config=prep.config,
+        record=prep.record,
+        pad_id=prep.tokenizer.pad_token_id,
+    )
