@@ -13,7 +13,7 @@ from tailorlm.types import GenerationOptions
 
 pytestmark = pytest.mark.slow
 
-BUDGET = 40
+BUDGET = 16
 
 
 def test_small_budget_search_beats_or_ties_every_builtin_strategy_it_tried():
@@ -29,7 +29,7 @@ def test_small_budget_search_beats_or_ties_every_builtin_strategy_it_tried():
         seed=0,
         similarity="lexical",
         bootstrap=0,
-        options=GenerationOptions(max_new_tokens=64, batch_size=8, seed=0),
+        options=GenerationOptions(max_new_tokens=96, batch_size=8, seed=0),
     )
     best = optimizer.compile(
         get_strategy("schema-role")(task),
