@@ -62,6 +62,12 @@ def test_show_renders_program_and_messages():
     assert "assistant" in result.output
 
 
+def test_persona_flag_sets_the_system_message():
+    result = invoke("show", "sql-sales", "-s", "role+context", "--persona", "You are Bob, a DBA.")
+    assert result.exit_code == 0, result.output
+    assert "system: You are Bob, a DBA." in result.output
+
+
 def test_try_saves_the_strategy_and_shows_pass_fail(tiny):
     result = invoke("try", "sql-sales", "-s", "role+format", "--limit", "2", *tiny)
     assert result.exit_code == 0, result.output
@@ -88,6 +94,15 @@ def test_optimize_then_history_and_diff(tiny, tmp_path):
     assert diff.exit_code == 0 and "+system: Be brief." in diff.output
     again = invoke("optimize", "sql-sales", *args, *tiny)
     assert "reused stored search" in flat(again.output)
+
+
+def test_optimize_with_a_proposer_stays_within_budget(tiny):
+    model = tiny[1]
+    args = ["--budget", "14", "--minibatch", "2", "--bootstrap", "0", "--no-test"]
+    result = invoke("optimize", "sql-sales", *args, "--proposer", model, "--proposals", "2", *tiny)
+    assert result.exit_code == 0, result.output
+    calls, budget = flat(result.output).split(" model calls")[0].split()[-1].split("/")
+    assert int(calls) <= int(budget) == 14 and "test (once" not in result.output
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,9 @@ StrategyOpt = Annotated[
     ),
 ]
 MaxTokensOpt = Annotated[int | None, typer.Option(min=1, help="Cap on answer length.")]
+PersonaOpt = Annotated[
+    str | None, typer.Option(help="Persona for the system message (overrides the program's).")
+]
 
 
 @prompt_app.command("strategies")
@@ -126,6 +129,7 @@ def try_cmd(
     task: TaskArg,
     prompt: PromptOpt = None,
     strategy: StrategyOpt = None,
+    persona: PersonaOpt = None,
     model: ModelOpt = None,
     split: Annotated[str, typer.Option(help="dev (default), train or test.")] = "dev",
     limit: Annotated[int, typer.Option(min=1, help="Examples to run.")] = 20,
@@ -140,7 +144,7 @@ def try_cmd(
     from tailorlm.tasks import load_task
 
     loaded = load_task(task)
-    path = _program_file(loaded, prompt, strategy)
+    path = _program_file(loaded, prompt, strategy, persona)
     backend = LazyBackend(model)
     with render.progress_bar(f"try {path.stem} on {loaded.name}/{split}") as advance:
         outcome = run_eval(
@@ -153,7 +157,7 @@ def try_cmd(
             progress=advance,
         )
     rows = RunStore().get(outcome.run_id).read_jsonl("examples.jsonl")
-    overhead = _overhead(loaded, path, model, split, limit)
+    overhead = _overhead(loaded, path, backend, split, limit)
     prompt_render.try_outcome(outcome, rows, path, overhead)
 
 
@@ -178,6 +182,7 @@ def show_cmd(
     task: TaskArg,
     prompt: PromptOpt = None,
     strategy: StrategyOpt = None,
+    persona: PersonaOpt = None,
     run: Annotated[str | None, typer.Option(help="An optimize run: show its winner.")] = None,
     example: Annotated[int, typer.Option(min=0, help="Render for this dev example.")] = 0,
 ) -> None:
@@ -187,7 +192,7 @@ def show_cmd(
     from tailorlm.tasks import load_task
 
     loaded = load_task(task)
-    program = _resolve_program(loaded, prompt, strategy, run)
+    program = _with_persona(_resolve_program(loaded, prompt, strategy, run), persona)
     dev = loaded.split("dev")
     ex = dev[min(example, len(dev) - 1)]
     messages = build_messages(program, ex, loaded.resources(), pool=loaded.split("train"))
@@ -235,20 +240,29 @@ def _resolve_program(task, prompt: Path | None, strategy: str | None, run: str |
     return get_strategy(strategy or "zero-shot")(task)
 
 
-def _program_file(task, prompt: Path | None, strategy: str | None) -> Path:  # type: ignore[no-untyped-def]
-    """The program as a file: --prompt as given; a strategy is saved under the home folder
-    first, so the run records it and the user can edit it and try again."""
-    if prompt is not None:
-        _resolve_program(task, prompt, strategy)  # fails early on a bad file
+def _program_file(task, prompt: Path | None, strategy: str | None, persona: str | None) -> Path:  # type: ignore[no-untyped-def]
+    """The program as a file: --prompt as given; otherwise (a strategy, or a changed persona)
+    it is saved under the home folder first, so the run records it and the user can edit it
+    and try again."""
+    program = _resolve_program(task, prompt, strategy)  # fails early on a bad file
+    if prompt is not None and persona is None:
         return prompt
     from tailorlm.paths import home
 
-    program = _resolve_program(task, None, strategy)
+    program = _with_persona(program, persona)
     folder = home() / "prompts" / task.name
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{_slug(program.name)}.yaml"
     program.save(path)
     return path
+
+
+def _with_persona(program, persona: str | None):  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    if persona is None:
+        return program
+    return replace(program, system=persona, name=f"{program.name}+persona")
 
 
 def _slug(text: str) -> str:
@@ -269,24 +283,12 @@ def _program_by_ref(ref: str):  # type: ignore[no-untyped-def]
     return PromptProgram.load(record.dir / name)
 
 
-def _overhead(task, path: Path, model: str | None, split: str, limit: int) -> float:  # type: ignore[no-untyped-def]
-    from tailorlm.backends import load_tokenizer
+def _overhead(task, path: Path, backend, split: str, limit: int) -> float:  # type: ignore[no-untyped-def]
     from tailorlm.prompting.program import PromptProgram
     from tailorlm.prompting.requests import overhead_tokens
 
-    counter = _TokenCounter(load_tokenizer(model))
     examples = task.split(split)[:limit]
-    return overhead_tokens(PromptProgram.load(path), counter, examples, task.resources())  # type: ignore[arg-type]
-
-
-class _TokenCounter:
-    """The model's tokenizer alone, shaped like a Backend for token counting."""
-
-    def __init__(self, tokenizer) -> None:  # type: ignore[no-untyped-def]
-        self.tokenizer = tokenizer
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+    return overhead_tokens(PromptProgram.load(path), backend, examples, task.resources())
 
 
 def _tested_by(store, task: str) -> dict[str, dict]:  # type: ignore[no-untyped-def]
