@@ -138,7 +138,9 @@ def eval_cmd(
         backend = LazyBackend(base, adapter=adapter_dir)
     else:
         backend = LazyBackend(model)
-    with render.progress_bar(f"eval {loaded.name} [{prompt or strategy}]") as advance:
+    with render.progress_bar(
+        f"eval {loaded.name} [{Path(prompt).name if prompt else strategy}]"
+    ) as advance:
         outcome = run_eval(
             loaded,
             backend=backend,
