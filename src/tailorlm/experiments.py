@@ -36,7 +36,7 @@ class EvalOutcome:
 def resolve_program(task: Task, strategy: str, prompt_file: str | Path | None) -> PromptProgram:
     if prompt_file is not None:
         return PromptProgram.load(Path(prompt_file))
-    return get_strategy(strategy)(task.config)
+    return get_strategy(strategy)(task)
 
 
 def run_eval(
