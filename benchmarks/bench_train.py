@@ -5,7 +5,9 @@ settings, LoRA on the same sql-sales rows in the same run, and both against a co
     .venv/bin/python benchmarks/bench_train.py [--steps 6] [--model smollm2-135m]
                                                [--trl-fp32]
 
-Tokens/s counts real (non-padding) prompt + answer tokens, after one warm-up step. TRL's
+Ours runs in the precision `tailor finetune` picks here (bf16 on a GPU or a CPU with native
+bf16, else float32) and is compared with a matmul ceiling in that precision. Tokens/s counts
+real (non-padding) prompt + answer tokens, after one warm-up step. TRL's
 defaults include bf16 autocast and gradient checkpointing (see SFTConfig); `--trl-fp32` also
 measures TRL with bf16 and gradient checkpointing off, for a like-for-like float32 comparison.
 """
@@ -19,11 +21,12 @@ import time
 from typing import Any
 
 
-def matmul_ceiling(size: int = 1536, repeats: int = 20) -> float:
-    """float32 GFLOP/s of a large square matmul: what this machine can do at best."""
+def matmul_ceiling(dtype: str = "float32", size: int = 1536, repeats: int = 20) -> float:
+    """GFLOP/s of a large square matmul in `dtype`: what this machine can do at best."""
     import torch
 
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    a = torch.randn(size, size, dtype=getattr(torch, dtype))
+    b = torch.randn(size, size, dtype=getattr(torch, dtype))
     a @ b
     started = time.perf_counter()
     for _ in range(repeats):
@@ -31,7 +34,7 @@ def matmul_ceiling(size: int = 1536, repeats: int = 20) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
 
 
-def ours(model: str, steps: int, batch_size: int) -> dict[str, Any]:
+def ours(model: str, steps: int, batch_size: int, precision: str) -> dict[str, Any]:
     from tailorlm.finetune import FinetuneConfig
     from tailorlm.finetune.runner import prepare
     from tailorlm.finetune.train import TrainJob, make_accelerator, train
@@ -65,7 +68,7 @@ def ours(model: str, steps: int, batch_size: int) -> dict[str, Any]:
         if event["event"] == "step":
             stamps[event["step"]] = (time.perf_counter(), event["tokens"])
 
-    result = train(job, make_accelerator("fp32"), on_event)
+    result = train(job, make_accelerator(precision), on_event)
     (t0, n0), (t1, n1) = stamps[1], stamps[steps + 1]
     flops_per_token = result.state.flops / result.state.tokens
     return {
@@ -108,8 +111,15 @@ def trl_default(model: str, rows: list[Any], steps: int, batch_size: int, fp32: 
         include_num_input_tokens_seen="non_padding",
         **extra,
     )
+    from tailorlm.finetune import FinetuneConfig
+
+    same = FinetuneConfig()  # the same adapter as ours: only the trainer differs
     lora = LoraConfig(
-        r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM"
+        r=same.lora_rank,
+        lora_alpha=same.lora_alpha,
+        lora_dropout=same.lora_dropout,
+        target_modules=same.target_modules,
+        task_type="CAUSAL_LM",
     )
     model_obj = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     trainer = SFTTrainer(
@@ -159,9 +169,16 @@ def main() -> None:
         os.environ["OMP_NUM_THREADS"] = str(cpu_threads())
         torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     print(f"torch threads: {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
-    ceiling = matmul_ceiling()
-    print(f"compute ceiling (fp32 matmul): {ceiling:.1f} GFLOP/s")
-    mine = ours(args.model, args.steps, args.batch_size)
+    from tailorlm.finetune.modeling import resolve_precision
+
+    precision = resolve_precision("auto")  # what `tailor finetune` uses on this machine
+    dtype = "bfloat16" if precision == "bf16" else "float32"
+    ceiling = matmul_ceiling(dtype)
+    print(
+        f"our precision: {precision}; compute ceiling ({dtype} matmul): {ceiling:.1f} GFLOP/s"
+        f" (float32: {matmul_ceiling():.1f})"
+    )
+    mine = ours(args.model, args.steps, args.batch_size, precision)
     achieved = mine["tokens_per_s"] * mine["flops_per_token"] / 1e9
     print(
         f"ours: {mine['tokens_per_s']:.1f} tokens/s, ~{achieved:.1f} GFLOP/s "
@@ -176,7 +193,7 @@ def main() -> None:
             f"TRL fp32, no grad checkpointing: {fp32:.1f} tokens/s "
             f"(ours / that: {mine['tokens_per_s'] / fp32:.2f}x)"
         )
-    print(f"matmul ceiling re-measured: {matmul_ceiling():.1f} GFLOP/s")
+    print(f"{dtype} matmul ceiling re-measured: {matmul_ceiling(dtype):.1f} GFLOP/s")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from tailorlm.backends import LazyBackend
 from tailorlm.backends.local import LocalBackend
 from tailorlm.errors import DataError, ModelError, StoreError, TailorError
 from tailorlm.finetune import (
@@ -22,6 +23,7 @@ from tailorlm.finetune import (
 )
 from tailorlm.finetune import checkpoint as ckpt
 from tailorlm.finetune.learning_curve import parse_sizes, run_learning_curve
+from tailorlm.finetune.modeling import resolve_precision
 from tailorlm.prompting.program import PromptProgram
 from tailorlm.store import COMPLETE, INTERRUPTED, RunStore
 from tailorlm.tasks import load_task
@@ -53,7 +55,8 @@ def test_a_finished_run_stores_config_program_adapter_history_and_compute(tiny_m
     } <= files
     assert "checkpoints" not in files and "owner.json" not in files
     config = record.load_config()
-    assert config["train"]["learning_rate"] == 1e-3 and config["precision"] == "fp32"
+    assert config["train"]["learning_rate"] == 1e-3
+    assert config["precision"] == resolve_precision("auto") in ("fp32", "bf16")
     assert record.read_json("env.json")["seed"] == 0
     assert "peft" in record.read_json("env.json")["packages"]
     program = PromptProgram.from_dict(record.read_json("program.json"))
@@ -86,6 +89,7 @@ def test_the_adapter_serves_through_the_local_backend_with_its_program(tiny_mode
     unmerged = LocalBackend(base, adapter=adapter, merge_adapter=False)
     plain = LocalBackend(base)
     assert merged.name == f"{base}+adapter:{outcome.run_id}"
+    assert LazyBackend(base, adapter=adapter).name == merged.name  # same eval cache key
     out = [c.text for c in merged.generate(messages, options)]
     assert out == [c.text for c in unmerged.generate(messages, options)]
     assert out != [c.text for c in plain.generate(messages, options)]
@@ -289,3 +293,17 @@ def test_parse_sizes(text, sizes):
 def test_parse_sizes_rejects(text):
     with pytest.raises(TailorError, match="--train-sizes"):
         parse_sizes(text)
+
+
+def test_the_task_metric_is_measured_at_each_epoch_end(tiny_model_dir):
+    outcome = _run(tiny_model_dir, train_size=12, max_steps=None, epochs=2, metric_limit=1)
+    metrics = RunStore().get(outcome.run_id).read_json("metrics.json")
+    assert list(metrics["dev_metric_at_epoch_end"]) == ["3", "6"]  # steps ending each epoch
+    dev_log = RunStore().get(outcome.run_id).read_jsonl("dev_log.jsonl")
+    # Dev loss every 2 steps and at each epoch end; the metric only at epoch ends.
+    assert [(r["step"], "metric" in r) for r in dev_log] == [
+        (2, False),
+        (3, True),
+        (4, False),
+        (6, True),
+    ]

@@ -232,5 +232,7 @@ def _print_outcome(outcome: Any, task: str | None) -> None:
         highlight=False,
     )
     console.print(
-        f"evaluate: tailor eval {task or 'TASK'} --adapter {outcome.run_id}", highlight=False
+        f"evaluate: tailor eval {task or 'TASK'} --adapter {outcome.run_id}",
+        highlight=False,
+        soft_wrap=True,  # one line, so it can be copied
     )

@@ -43,7 +43,13 @@ class FinetuneConfig(BaseModel):
     lora_alpha: int = Field(
         default=32, ge=1, description="LoRA scaling numerator (scale = alpha / r)."
     )
-    lora_dropout: float = Field(default=0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
+    lora_dropout: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="Dropout on the LoRA input (0, PEFT's default: a step is ~20% faster "
+        "without it; early stopping on dev guards against overfitting).",
+    )
     target_modules: str | list[str] = Field(
         default="all-linear",
         description="Modules that get an adapter: `all-linear` or a list of module names "
@@ -87,7 +93,9 @@ class FinetuneConfig(BaseModel):
         default=False, description="Recompute activations in backward: less memory, ~30% slower."
     )
     precision: Literal["auto", "fp32", "bf16"] = Field(
-        default="auto", description="`auto`: bf16 on a GPU that supports it, float32 on CPU."
+        default="auto",
+        description="`auto`: bf16 on a GPU or CPU with native bf16 (AVX512-BF16/AMX), "
+        "else float32.",
     )
     seed: int = Field(default=0, description="Seeds data order, adapter init and dropout.")
 

@@ -8,6 +8,7 @@ forward pass, and its float32 logits are most of the activation memory."""
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any
 
 from tailorlm.finetune.config import FinetuneConfig
@@ -15,13 +16,25 @@ from tailorlm.finetune.data import IGNORE_INDEX
 
 
 def resolve_precision(precision: str) -> str:
-    """`bf16` on a GPU that supports it, else `fp32` (bf16 is emulated and slow on most CPUs)."""
+    """`bf16` on a GPU that supports it and on a CPU with native bf16 instructions, else
+    `fp32` (PyTorch emulates bf16 on other CPUs, which is slower than float32)."""
     import torch
 
     if precision != "auto":
         return precision
-    cuda = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return "bf16" if cuda else "fp32"
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX: bf16 matmuls run natively (a LoRA step on the 135M model measured
+    2x the tokens/s of float32 on such a 2-core CPU)."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text(encoding="utf-8").split())
+    except OSError:  # not Linux: be conservative
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def load_model(path: str, cfg: FinetuneConfig, precision: str) -> Any:
@@ -31,8 +44,8 @@ def load_model(path: str, cfg: FinetuneConfig, precision: str) -> Any:
     from tailorlm.backends.models import quiet_transformers
 
     quiet_transformers()
-    # LoRA keeps the frozen base in bf16 on a GPU (adapters stay float32); full fine-tuning keeps
-    # float32 master weights and lets autocast run the matmuls in bf16.
+    # In bf16, LoRA keeps the frozen base in bf16 (adapters stay float32); full fine-tuning
+    # keeps float32 master weights and lets autocast run the matmuls in bf16.
     dtype = "bfloat16" if precision == "bf16" and cfg.method == "lora" else "float32"
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     if cfg.gradient_checkpointing:

@@ -89,10 +89,15 @@ def distributed_state() -> Any:
 def make_accelerator(precision: str) -> Any:
     import torch
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
     cpu = not torch.cuda.is_available()
     if cpu:
         torch.set_num_threads(cpu_threads())
+    # accelerate keeps one process-wide state and refuses a second Accelerator with another
+    # precision; forget it (the distributed set-up in PartialState stays) so one process can
+    # train several runs, e.g. a float32 and a bf16 one in the same test session.
+    AcceleratorState._reset_state(reset_partial_state=False)
     return Accelerator(mixed_precision="bf16" if precision == "bf16" else "no", cpu=cpu)
 
 
