@@ -1,6 +1,6 @@
 """Local transformers backend: batched greedy generation with left padding and length-sorted
-batches (similar lengths share a batch, so little compute goes to padding). CUDA + bf16 when a
-GPU is present, float32 on CPU (bf16 is emulated and slow on CPUs without AVX-512 BF16)."""
+batches (similar lengths share a batch, so little compute goes to padding). bf16 on a GPU and on
+a CPU with native bf16, else float32 (PyTorch emulates bf16 on other CPUs, slower than float32)."""
 
 from __future__ import annotations
 
@@ -13,24 +13,28 @@ from typing import Any
 
 from tailorlm.backends.models import ResolvedModel, quiet_transformers, resolve_model
 from tailorlm.errors import ModelError
+from tailorlm.hardware import cpu_bf16
 from tailorlm.types import Completion, GenerationOptions, Messages
 
 
 def pick_device(device: str | None = None) -> tuple[str, str]:
-    """Return (device, dtype name): the GPU in bf16 when there is one, else CPU float32."""
+    """Return (device, dtype name): the GPU in bf16 when it supports it; the CPU in bf16 when
+    it has native bf16 instructions (see tailorlm.hardware), else float32."""
     import torch
 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
-        return device, "bfloat16"
-    return device, "float32"
+    if device.startswith("cuda"):
+        return device, "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+    return device, "bfloat16" if cpu_bf16() else "float32"
 
 
 class LocalBackend:
     """`adapter`: a PEFT adapter folder (e.g. a fine-tuning run's `adapter/`) applied on top of
-    the base model; merged into the weights by default, which makes generation as fast as the
-    base model's (greedy outputs stay the same; logits differ by float rounding only)."""
+    the base model. In float32 it is merged into the weights by default, which makes generation
+    as fast as the base model's (greedy outputs stay the same; logits differ by float rounding
+    only). In bf16 it stays a separate float32 branch: bf16 weights have ~3 significant digits,
+    so merging would round away much of a small LoRA update."""
 
     def __init__(
         self,
@@ -38,7 +42,7 @@ class LocalBackend:
         *,
         device: str | None = None,
         adapter: str | Path | None = None,
-        merge_adapter: bool = True,
+        merge_adapter: bool | None = None,
     ) -> None:
         started = time.perf_counter()
         self.resolved: ResolvedModel = resolve_model(spec)
@@ -46,7 +50,8 @@ class LocalBackend:
         self.device, self.dtype = pick_device(device)
         self.tokenizer, self.model = _load(self.resolved, self.device, self.dtype)
         if adapter:
-            self.model = attach_adapter(self.model, Path(adapter), merge_adapter)
+            merge = self.dtype == "float32" if merge_adapter is None else merge_adapter
+            self.model = attach_adapter(self.model, Path(adapter), merge)
         self.load_seconds = time.perf_counter() - started
 
     @classmethod

@@ -8,11 +8,11 @@ forward pass, and its float32 logits are most of the activation memory."""
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Any
 
 from tailorlm.finetune.config import FinetuneConfig
 from tailorlm.finetune.data import IGNORE_INDEX
+from tailorlm.hardware import cpu_bf16
 
 
 def resolve_precision(precision: str) -> str:
@@ -24,17 +24,7 @@ def resolve_precision(precision: str) -> str:
         return precision
     if torch.cuda.is_available():
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if cpu_has_native_bf16() else "fp32"
-
-
-def cpu_has_native_bf16() -> bool:
-    """AVX512-BF16 or AMX: bf16 matmuls run natively (a LoRA step on the 135M model measured
-    2x the tokens/s of float32 on such a 2-core CPU)."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text(encoding="utf-8").split())
-    except OSError:  # not Linux: be conservative
-        return False
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    return "bf16" if cpu_bf16() else "fp32"
 
 
 def load_model(path: str, cfg: FinetuneConfig, precision: str) -> Any:
