@@ -12,8 +12,11 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from unittest.mock import patch
 
 from tailorlm import paths
 from tailorlm.errors import ModelError
@@ -110,12 +113,27 @@ def quiet_transformers() -> None:
     logging.set_verbosity_error()
 
 
+@contextmanager
+def _no_gguf_progress_bar() -> Iterator[None]:
+    """transformers' GGUF reader uses a plain tqdm bar that its logging switches don't reach."""
+    try:
+        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:  # another transformers layout: a visible bar is harmless
+        yield
+        return
+    with patch.object(gguf_utils, "tqdm", lambda items, **_: items, create=True):
+        yield
+
+
 def _convert(gguf: Path, out: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     quiet_transformers()
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
+    with _no_gguf_progress_bar():
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, dtype="float32"
+        )
     # The weights are already de-quantized; drop the GGUF marker so save_pretrained accepts them
     # and later loads treat the folder as a plain float32 checkpoint.
     model.hf_quantizer = None  # type: ignore[assignment]
