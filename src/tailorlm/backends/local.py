@@ -168,7 +168,7 @@ def _load(resolved: ResolvedModel, device: str, dtype: str) -> tuple[Any, Any]:
 
     tokenizer = load_tokenizer(resolved)
     try:
-        model = AutoModelForCausalLM.from_pretrained(
+        model: Any = AutoModelForCausalLM.from_pretrained(  # `.to` is typed too narrowly
             resolved.path, dtype=dtype, local_files_only=_offline(resolved)
         )
     except OSError as exc:
