@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tailorlm.backends.models import ResolvedModel, quiet_transformers, resolve_model
+from tailorlm.backends.prefix import PrefixCache, layout
 from tailorlm.errors import ModelError
 from tailorlm.hardware import cpu_bf16
 from tailorlm.types import Completion, GenerationOptions, Messages
@@ -34,7 +35,10 @@ class LocalBackend:
     the base model. In float32 it is merged into the weights by default, which makes generation
     as fast as the base model's (greedy outputs stay the same; logits differ by float rounding
     only). In bf16 it stays a separate float32 branch: bf16 weights have ~3 significant digits,
-    so merging would round away much of a small LoRA update."""
+    so merging would round away much of a small LoRA update.
+
+    `prefix_cache`: compute the key/value cache of the token prefix that a batch's prompts
+    share (system message, schema, demos) once and reuse it (see backends/prefix.py)."""
 
     def __init__(
         self,
@@ -43,6 +47,7 @@ class LocalBackend:
         device: str | None = None,
         adapter: str | Path | None = None,
         merge_adapter: bool | None = None,
+        prefix_cache: bool = True,
     ) -> None:
         started = time.perf_counter()
         self.resolved: ResolvedModel = resolve_model(spec)
@@ -52,6 +57,7 @@ class LocalBackend:
         if adapter:
             merge = self.dtype == "float32" if merge_adapter is None else merge_adapter
             self.model = attach_adapter(self.model, Path(adapter), merge)
+        self.prefixes = PrefixCache(self.model) if prefix_cache else None
         self.load_seconds = time.perf_counter() - started
 
     @classmethod
@@ -63,6 +69,7 @@ class LocalBackend:
         backend.name, backend.tokenizer, backend.model = name, tokenizer, model
         backend.device = str(next(model.parameters()).device)
         backend.dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+        backend.prefixes = PrefixCache(model)  # fresh: the weights may change between calls
         backend.load_seconds = 0.0
         return backend
 
@@ -78,30 +85,38 @@ class LocalBackend:
         self, batch: Sequence[Messages], options: GenerationOptions | None = None
     ) -> list[Completion]:
         options = options or GenerationOptions()
-        prompts = [self.render(m) for m in batch]
-        lengths = [self.count_tokens(p) for p in prompts]
-        order = sorted(range(len(prompts)), key=lambda i: lengths[i], reverse=True)
-        results: list[Completion | None] = [None] * len(prompts)
+        seqs = [self._encode(self.render(m)) for m in batch]
+        prefix = self.prefixes.prefix_for(seqs) if self.prefixes is not None else ()
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]), reverse=True)
+        results: list[Completion | None] = [None] * len(seqs)
         for start in range(0, len(order), options.batch_size):
             chunk = order[start : start + options.batch_size]
             for i, completion in zip(
-                chunk, self._generate_chunk([prompts[i] for i in chunk], options)
+                chunk, self._generate_chunk([seqs[i] for i in chunk], prefix, options)
             ):
                 results[i] = completion
         return [r for r in results if r is not None]
 
-    def _generate_chunk(self, prompts: list[str], options: GenerationOptions) -> list[Completion]:
+    def _encode(self, prompt: str) -> list[int]:
+        return list(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+
+    def _generate_chunk(
+        self, seqs: list[list[int]], prefix: tuple[int, ...], options: GenerationOptions
+    ) -> list[Completion]:
         import torch
 
-        enc = self.tokenizer(
-            prompts, return_tensors="pt", padding=True, add_special_tokens=False
-        ).to(self.device)
+        ids, mask = layout(seqs, len(prefix), self.tokenizer.pad_token_id, self.device)
+        kwargs = self._generate_kwargs(options)
         started = time.perf_counter()
-        with torch.inference_mode():
-            out = self.model.generate(**enc, **self._generate_kwargs(options))
+        if prefix and self.prefixes is not None:
+            kwargs["past_key_values"] = self.prefixes.cache_for(prefix, len(seqs))
+        with torch.inference_mode(), warnings.catch_warnings():
+            # transformers 5.x renames it `cache`; older versions only know this name
+            warnings.filterwarnings("ignore", message=".*past_key_values.*", category=FutureWarning)
+            out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
         elapsed = time.perf_counter() - started
-        new_tokens = out[:, enc["input_ids"].shape[1] :].tolist()
-        prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
+        new_tokens = out[:, ids.shape[1] :].tolist()
+        prompt_lens = mask.sum(dim=1).tolist()
         return [
             self._completion(ids, int(n), elapsed, options)
             for ids, n in zip(new_tokens, prompt_lens)
