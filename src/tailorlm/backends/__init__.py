@@ -7,6 +7,7 @@ from pathlib import Path
 from tailorlm.backends.base import Backend
 from tailorlm.backends.fake import FakeBackend
 from tailorlm.backends.models import DEFAULT_MODEL, resolve_model
+from tailorlm.errors import ModelError
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -22,9 +23,19 @@ __all__ = [
 def load_backend(
     spec: str | None = None, *, device: str | None = None, adapter: str | Path | None = None
 ) -> Backend:
-    """Build the backend a model spec names (local transformers for now), optionally with a
-    PEFT adapter folder on top."""
+    """Build the backend a model spec names: `openai:MODEL@BASE_URL` is an OpenAI-compatible
+    endpoint (key from OPENAI_API_KEY), anything else a local transformers model, optionally
+    with a PEFT adapter folder on top."""
+    from tailorlm.backends.http import OpenAIHTTPBackend, is_http_spec
     from tailorlm.backends.local import LocalBackend
+
+    if is_http_spec(spec):
+        if adapter:
+            raise ModelError(
+                f"An adapter cannot be applied to the remote model {spec}",
+                hint="serve the fine-tuned model on that server, or use a local base model",
+            )
+        return OpenAIHTTPBackend(str(spec))
 
     return LocalBackend(spec, device=device, adapter=adapter)
 

@@ -17,17 +17,21 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 data_app = typer.Typer(
-    cls=TailorGroup, help="Validate and describe task data.", no_args_is_help=True
+    cls=TailorGroup, help="Import, split, check and describe task data.", no_args_is_help=True
 )
 app.add_typer(data_app, name="data")
 
 
 def _register_subcommands() -> None:
-    from tailorlm.cli import finetune_cmds
+    from tailorlm.cli import compare_cmds, data_cmds, finetune_cmds, report_cmds, serve_cmds
     from tailorlm.cli.prompt_cmds import prompt_app
 
     app.add_typer(prompt_app, name="prompt")
     finetune_cmds.register(app)
+    serve_cmds.register(app)
+    compare_cmds.register(app)
+    report_cmds.register(app)
+    data_cmds.register(app, data_app)
 
 
 @app.callback()
@@ -46,9 +50,6 @@ def _setup(
         log.addHandler(logging.StreamHandler())
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
 
-
-# Keeps `make demo` to a few minutes on a 2-core CPU; `--limit 203` runs the whole test split.
-DEMO_LIMIT = 60
 
 ModelOpt = Annotated[
     str | None,
@@ -183,30 +184,6 @@ def rm_cmd(run: Annotated[str, typer.Argument(help="Run id or unique prefix.")])
     from tailorlm.store import RunStore
 
     typer.echo(f"deleted {RunStore().delete(run)}")
-
-
-@app.command("demo")
-def demo_cmd(
-    model: ModelOpt = None,
-    limit: Annotated[
-        int, typer.Option(min=1, help="Test examples to use (the split is shuffled; 203 in all).")
-    ] = DEMO_LIMIT,
-) -> None:
-    """Evaluate zero-shot vs an engineered prompt on the built-in sql-sales task."""
-    from tailorlm.backends import LazyBackend
-    from tailorlm.cli import render
-    from tailorlm.experiments import run_eval
-    from tailorlm.tasks import load_task
-
-    task = load_task("sql-sales")
-    backend = LazyBackend(model)
-    outcomes = []
-    for strategy in ("zero-shot", "schema-role"):
-        with render.progress_bar(f"sql-sales [{strategy}]") as advance:
-            outcomes.append(
-                run_eval(task, backend=backend, strategy=strategy, limit=limit, progress=advance)
-            )
-    render.comparison_table(task.name, outcomes)
 
 
 def _task_path(path: str) -> str:

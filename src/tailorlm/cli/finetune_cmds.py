@@ -56,6 +56,13 @@ def finetune_cmd(
         typer.Option("--set", help="Any other config field, e.g. --set lora_dropout=0.1."),
     ] = None,
     reuse: Annotated[bool, typer.Option(help="Reuse an identical finished run.")] = True,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            help="openai@BASE_URL: run the job on an OpenAI-compatible fine-tuning API (OpenAI, "
+            "or a `tailor serve` at BASE_URL) instead of here; key from OPENAI_API_KEY."
+        ),
+    ] = None,
 ) -> None:
     """Fine-tune a model (LoRA or full) on a task's train split and store the run."""
     from tailorlm.finetune import resume_finetune, run_finetune
@@ -66,6 +73,8 @@ def finetune_cmd(
         return _print_outcome(outcome, task)
     if task is None:
         raise ConfigError("Missing TASK.", hint="tailor finetune sql-sales, or --resume RUN")
+    if target:
+        return _remote(task, target, model, epochs, batch_size, lr, seed, prompt, out, reuse)
     options = {
         "method": method,
         "epochs": epochs,
@@ -89,6 +98,47 @@ def finetune_cmd(
             progress=progress,
         )
     _print_outcome(outcome, task)
+
+
+def _remote(
+    task: str,
+    target: str,
+    model: str | None,
+    epochs: int | None,
+    batch_size: int | None,
+    lr: float | None,
+    seed: int | None,
+    prompt: Path | None,
+    out: str | None,
+    reuse: bool,
+) -> None:
+    from tailorlm.cli.render import console
+    from tailorlm.finetune.remote import remote_finetune
+
+    def on_event(event: Event) -> None:
+        console.print(f"  {event['level']}: {event['message']}", highlight=False)
+
+    outcome = remote_finetune(
+        task,
+        target=target,
+        model=model,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=lr,
+        seed=seed,
+        prompt_file=prompt,
+        name=out,
+        reuse=reuse,
+        progress=on_event,
+    )
+    note = " (reused stored run)" if outcome.reused else ""
+    console.print(f"run [bold]{outcome.run_id}[/bold]{note}: model {outcome.fine_tuned_model}")
+    console.print(
+        f"evaluate: tailor eval {task} --model openai:{outcome.fine_tuned_model}@"
+        f"{outcome.base_url} --prompt {outcome.program_path}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def export_cmd(

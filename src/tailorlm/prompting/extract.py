@@ -69,6 +69,23 @@ def extract_first_line(text: str) -> str:
     return ""
 
 
+_CODE_LINE = re.compile(r"^\s*(#|import |from |[A-Za-z_][\w.\[\]'\"]*\s*[-+*/]?=|[A-Za-z_]\w*\()")
+
+
+def extract_code(text: str) -> str:
+    """The code: inside the first ``` fence (a `python` one first), else the text from its
+    first line that looks like code (an assignment, import, call or comment)."""
+    fences = list(_FENCE.finditer(text))
+    for fence in fences:
+        if fence.group(1).lower() in ("python", "py"):
+            return fence.group(2).strip()
+    if fences:
+        return fences[0].group(2).strip()
+    lines = text.strip().splitlines()
+    start = next((i for i, line in enumerate(lines) if _CODE_LINE.match(line)), 0)
+    return "\n".join(lines[start:]).strip()
+
+
 def extract_bullets(text: str) -> str:
     """Bullet or numbered lines, normalised to `- item`; the whole text if there are none."""
     items = [m.group(1) for m in map(_BULLET.match, text.splitlines()) if m]
@@ -102,6 +119,7 @@ _BASE: dict[str, Parser] = {
     "sql": extract_sql,
     "first_line": extract_first_line,
     "bullets": extract_bullets,
+    "code": extract_code,
     "json": extract_json,
 }
 PARSERS: dict[str, Parser] = {**_BASE, **{f"cot_{k}": after_answer(v) for k, v in _BASE.items()}}

@@ -21,6 +21,7 @@ from typing import Any
 from tailorlm.config import TaskConfig
 from tailorlm.errors import TailorError
 from tailorlm.prompting.program import SCHEMA_STYLES, DemoSelector, PromptProgram
+from tailorlm.prompting.shape import AnswerShape, answer_shape, shape_rule
 from tailorlm.tasks import Task
 
 TaskLike = Task | TaskConfig
@@ -35,7 +36,7 @@ _FORMATS = {
     "json": "Answer with a single JSON object only.",
     "text": "",
 }
-_DEFAULT_PARSER = {"sql": "sql", "label": "first_line", "json": "json"}
+_DEFAULT_PARSER = {"sql": "sql", "label": "first_line", "json": "json", "code": "code"}
 # Small chat models follow an instruction in the user turn far more often than one in the system
 # message alone (measured on sql-sales with SmolLM2-135M: SQL instead of prose).
 _USER_LEAD = {"sql": "Write one SQLite query that answers: "}
@@ -59,6 +60,7 @@ _COT_RULES = {
     "sql": "The final answer is one SQLite SELECT statement, without markdown fences.",
     "label": "The final answer is the label only.",
     "json": "The final answer is a single JSON object.",
+    "code": "The final answer is the code, without markdown fences.",
 }
 
 
@@ -76,6 +78,13 @@ def task_ref(task: TaskLike) -> str:
 
 def default_parser(task: TaskLike) -> str:
     return _DEFAULT_PARSER.get(task_config(task).output_type, "raw")
+
+
+def task_shape(task: TaskLike) -> AnswerShape:
+    """What the task's train answers look like (nothing known for a bare TaskConfig)."""
+    if not isinstance(task, Task) or "train" not in task.available_splits():
+        return AnswerShape()
+    return answer_shape([ex.output for ex in task.split("train")])
 
 
 def user_template(task: TaskLike, lead: str = "") -> str:
@@ -106,11 +115,18 @@ def schema_role(task: TaskLike) -> PromptProgram:
         system=cfg.system_prompt or role_text,
         instruction=cfg.description if not cfg.system_prompt else "",
         schema="compact" if cfg.output_type == "sql" else "none",
-        output_format=_FORMATS[cfg.output_type],
+        output_format=_schema_role_format(task),
         user_template=user_template(task, _USER_LEAD.get(cfg.output_type, "")),
         parser=default_parser(task),
         stop=_FORMAT_STOP.get(cfg.output_type, ()),
     )
+
+
+def _schema_role_format(task: TaskLike) -> str:
+    cfg = task_config(task)
+    if cfg.output_type == "sql" or (cfg.output_type == "label" and cfg.labels):
+        return _FORMATS[cfg.output_type]
+    return shape_rule(task_shape(task), cfg.output_type) or _FORMATS[cfg.output_type]
 
 
 def role(program: PromptProgram, task: TaskLike, persona: str = "") -> PromptProgram:
@@ -167,9 +183,14 @@ def _format_rule(task: TaskLike, style: str, n: int, keys: str) -> tuple[str, st
     cfg = task_config(task)
     base_parser = default_parser(task)
     if style == "strict":
-        return _strict_rule(cfg), base_parser
+        rule = _strict_rule(task)
+        return rule, "bullets" if task_shape(
+            task
+        ).bullets and cfg.output_type == "text" else base_parser
     if style == "cot":
-        return _COT.format(rule=_COT_RULES.get(cfg.output_type, "")).strip(), f"cot_{base_parser}"
+        final = shape_rule(task_shape(task), cfg.output_type, final=True)
+        rule = final or _COT_RULES.get(cfg.output_type, "")
+        return _COT.format(rule=rule).strip(), f"cot_{base_parser}"
     if style == "bullets":
         rule = f"Answer with exactly {n} bullet points, each on its own line starting with '- '."
         return rule, "bullets"
@@ -180,9 +201,14 @@ def _format_rule(task: TaskLike, style: str, n: int, keys: str) -> tuple[str, st
     raise TailorError(f"Unknown format style '{style}'", hint="use strict, cot, bullets or json")
 
 
-def _strict_rule(cfg: TaskConfig) -> str:
+def _strict_rule(task: TaskLike) -> str:
+    """The output type's rule, made specific by the labels or the shape of the train answers
+    (fields and their values, the number of bullets, the variable code assigns)."""
+    cfg = task_config(task)
     if cfg.output_type == "label" and cfg.labels:
         return f"Answer with one of these labels only: {', '.join(cfg.labels)}."
+    if cfg.output_type != "sql" and (rule := shape_rule(task_shape(task), cfg.output_type)):
+        return rule
     return _FORMATS[cfg.output_type] or "Answer directly, without preamble."
 
 

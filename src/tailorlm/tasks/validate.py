@@ -41,7 +41,10 @@ log = logging.getLogger(__name__)
 
 # The metrics registry (tailorlm.metrics) is the source of truth; this copy keeps tasks/ at L1
 # without importing metrics/, and a test in tests/metrics keeps the two in sync.
-KNOWN_METRICS = frozenset({"sql_execution", "exact_match", "sql_exact_match", "classification"})
+KNOWN_METRICS = frozenset(
+    {"sql_execution", "exact_match", "sql_exact_match", "classification"}
+    | {"label_fields", "report_bullets", "explanation", "pandas_execution"}
+)
 
 _OPTIONAL_SPLITS = {
     "train": "fine-tuning and few-shot prompting need train examples",

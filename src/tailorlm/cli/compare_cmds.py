@@ -1,0 +1,191 @@
+"""`tailor compare` and `tailor demo`: thin wrappers over `tailorlm.compare.run_compare`, then the
+report (terminal table, HTML, Markdown, JSON) rendered from the stored `comparison.json`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+log = logging.getLogger("tailorlm")
+DEMO_TASK = "sql-sales"
+
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="smollm2-135m (default), a HF folder, a .gguf file, a hub id, or an API model "
+        "openai:MODEL@BASE_URL (prompt systems only: its weights cannot be fine-tuned).",
+    ),
+]
+PresetOpt = Annotated[
+    str,
+    typer.Option("--preset", "-p", help="quick (minutes on a laptop CPU), standard or thorough."),
+]
+BudgetOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="Optimizer budget in model calls on dev (both optimized systems)."),
+]
+LimitOpt = Annotated[
+    int | None, typer.Option(min=1, help="Test examples (the first N of the shuffled test split).")
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(help="Folder for report.html/.md/.json (default: the compare run's folder)."),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compare")(compare_cmd)
+    app.command("demo")(demo_cmd)
+
+
+def compare_cmd(
+    task: Annotated[str, typer.Argument(help="Built-in task name or task folder.")],
+    model: ModelOpt = None,
+    preset: PresetOpt = "quick",
+    budget: BudgetOpt = None,
+    limit: LimitOpt = None,
+    reuse: Annotated[
+        bool, typer.Option(help="Reuse an identical stored comparison (steps are reused anyway).")
+    ] = True,
+    out: OutOpt = None,
+) -> None:
+    """Measure zero-shot, the best hand-built prompt, the optimized prompt, the fine-tuned
+    model and fine-tuned + optimized prompt side by side on TASK's test split."""
+    _compare(task, model=model, preset=preset, budget=budget, limit=limit, reuse=reuse, out=out)
+
+
+def demo_cmd(
+    model: ModelOpt = None,
+    limit: LimitOpt = None,
+    out: OutOpt = None,
+) -> None:
+    """`tailor compare sql-sales --preset quick` with the default model: all five systems on the
+    built-in text-to-SQL task, then where the HTML report is."""
+    _compare(DEMO_TASK, model=model, preset="quick", budget=None, limit=limit, reuse=True, out=out)
+
+
+def _compare(task: str, *, out: Path | None, **kwargs: Any) -> None:
+    from tailorlm.cli.render import console
+    from tailorlm.compare import run_compare
+
+    with _progress() as progress:
+        outcome = run_compare(task, progress=progress, **kwargs)
+    note = " (reused stored comparison)" if outcome.reused else ""
+    console.print(f"run [bold]{outcome.run_id}[/bold]{note}", highlight=False)
+    html = show_report(outcome.comparison, out or outcome.run_dir)
+    if html is not None:
+        console.print(f"HTML report: {html}", highlight=False, soft_wrap=True)
+    console.print(
+        f"re-render without running a model: tailor report {outcome.run_id}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def show_report(comparison: dict[str, Any], out_dir: Path) -> Path | None:
+    """The report layer's table and files; a plain table if it is missing or fails (the
+    comparison is stored either way and `tailor report RUN` can render it later)."""
+    from tailorlm.cli.render import console
+
+    try:
+        from tailorlm.report import build_report, write_reports
+    except ImportError:
+        fallback_table(comparison)
+        return None
+    try:
+        report = build_report(comparison)
+        paths = write_reports(report, out_dir)
+        console.print(report.terminal())
+    except Exception as exc:  # noqa: BLE001 - the measurements are stored; show them anyway
+        log.warning("report not rendered (%s); a plain table instead", exc)
+        fallback_table(comparison)
+        return None
+    return paths.get("html")
+
+
+def fallback_table(comparison: dict[str, Any]) -> None:
+    """One column per system, measured values only; tolerant of missing keys and nulls."""
+    from rich.table import Table
+
+    from tailorlm.cli.render import console
+
+    systems = comparison.get("systems") or []
+    table = Table(title=f"{comparison.get('task', '?')}: n={comparison.get('n_examples', '?')}")
+    table.add_column("measure")
+    for s in systems:
+        table.add_column(str(s.get("id", "?")), justify="right")
+    for label, cell in _ROWS:
+        table.add_row(label, *(_safe(cell, s) for s in systems))
+    console.print(table)
+
+
+def _safe(cell: Callable[[dict[str, Any]], str], system: dict[str, Any]) -> str:
+    if system.get("status", "ok") != "ok":
+        return "not possible" if system.get("status") == "not_possible" else "failed"
+    try:
+        return cell(system)
+    except (KeyError, TypeError, ValueError):
+        return "-"
+
+
+def _pct(x: Any) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _num(x: Any, fmt: str = "{:.0f}") -> str:
+    return "-" if x is None else fmt.format(x)
+
+
+_ROWS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+    ("quality", lambda s: _pct(s["quality"]["score"])),
+    ("95% CI", lambda s: "-".join(_pct(v) for v in s["quality"]["ci"])),
+    ("setup (s)", lambda s: _num(s["setup"]["wall_s"])),
+    ("prompt tokens/request", lambda s: _num(s["per_request"]["prompt_tokens"])),
+    ("completion tokens/request", lambda s: _num(s["per_request"]["completion_tokens"])),
+    ("latency p50 (s)", lambda s: _num(s["per_request"]["latency_p50_s"], "{:.2f}")),
+    ("adapter (bytes)", lambda s: _num(s["artifacts"]["adapter_bytes"])),
+]
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[dict[str, Any]], None]]:
+    """One bar for the step in progress, one line per finished system."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from tailorlm.cli.render import console
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task_id = bar.add_task("compare", total=None)
+
+        def on_event(event: dict[str, Any]) -> None:
+            kind = event.get("event")
+            if kind == "step":
+                label = f"{event['system']}: {event['stage']}"
+                bar.update(
+                    task_id, description=label, completed=event["done"], total=event["total"]
+                )
+            elif kind == "system-start":
+                bar.update(task_id, description=f"{event['system']}", completed=0, total=None)
+            elif kind == "system":
+                console.print(system_line(event["entry"]), highlight=False)
+
+        yield on_event
+
+
+def system_line(entry: dict[str, Any]) -> str:
+    status = entry.get("status")
+    if status != "ok":
+        words = "not possible" if status == "not_possible" else "failed"
+        return f"- {entry['id']}: {words}: {entry.get('reason')}"
+    q = entry["quality"]
+    reused = " (reused)" if entry.get("reused") else ""
+    ci = f"[{_pct(q['ci'][0])}, {_pct(q['ci'][1])}]"
+    return f"+ {entry['id']}: {_pct(q['score'])} {ci} on {q['n']} examples{reused}"

@@ -1,0 +1,116 @@
+"""Compare presets: how much compute each system of a comparison may spend.
+
+`quick` is what `tailor demo` runs and is budgeted for a 2-core CPU from a warm model cache
+(target: under 10 minutes for all five systems). Rough costs there, measured on SmolLM2-135M:
+batched generation ~60-90 tokens/s, one LoRA step of 8 rows ~3.5 s, one optimizer call with a
+long few-shot prompt ~2 s, one request at a time ~14 tokens/s. `standard` and `thorough` use
+the whole test split and add the fine-tuning learning curve."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from tailorlm.errors import ConfigError
+from tailorlm.finetune.config import FinetuneConfig
+from tailorlm.optimize import OptimizeSettings
+
+BEST_PROMPT = "role+context+format+few-shot"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Every knob of a comparison; all of it goes into the compare run's config."""
+
+    name: str
+    test_limit: int | None  # the frozen test subset: the first N of the (shuffled) test split
+    max_new_tokens: int | None  # None: the task's default answer length
+    batch_size: int
+    optimize: OptimizeSettings  # system 3: searching a prompt for the base model
+    optimize_finetuned: OptimizeSettings  # system 5: searching a prompt for the adapted model
+    finetune: FinetuneConfig
+    latency_sample: int  # requests timed one at a time per system
+    curve_sizes: tuple[int | None, ...] = ()  # learning curve train sizes; (): none
+    best_prompt: str = BEST_PROMPT
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if k != "finetune"}
+        data["finetune"] = self.finetune.resolved().model_dump()
+        data["curve_sizes"] = list(self.curve_sizes)
+        return data
+
+    def with_overrides(self, *, budget: int | None = None, limit: int | None = None) -> Preset:
+        """`budget` sets both optimizer budgets (model calls on dev); `limit` the test subset."""
+        out = self
+        if budget is not None:
+            out = replace(
+                out,
+                optimize=replace(out.optimize, budget=budget),
+                optimize_finetuned=replace(out.optimize_finetuned, budget=budget),
+            )
+        if limit is not None:
+            out = replace(out, test_limit=limit)
+        return out
+
+
+# Bootstrapped demos and proposer calls are off in `quick`: each costs model calls the small
+# budget needs for scoring candidates.
+_QUICK_SEARCH = OptimizeSettings(budget=24, minibatch=4, bootstrap=0, proposals=0)
+
+PRESETS: dict[str, Preset] = {
+    "quick": Preset(
+        name="quick",
+        # 48 = six batches of 8; a 95% CI of about +-10 points, enough to separate 0% from 15%.
+        test_limit=48,
+        # Covers ~90% of sql-sales gold queries (train p90: 125 tokens) and bounds the systems
+        # that ramble (zero-shot has no stop string) at 128 tokens per request.
+        max_new_tokens=128,
+        batch_size=8,
+        # 24 calls: 4 candidates (student, the hand-built seeds) on 4 dev rows, best 2 on 8.
+        optimize=_QUICK_SEARCH,
+        # 16 calls: the short prompt, schema-role and the few-shot prompt on 5 dev rows each.
+        optimize_finetuned=replace(_QUICK_SEARCH, budget=16),
+        # 40 steps x 8 rows (~55% of one epoch of sql-sales) is about 2 minutes of LoRA here.
+        finetune=FinetuneConfig(
+            max_steps=40,
+            batch_size=8,
+            eval_every=20,
+            save_every=20,
+            dev_limit=32,
+            metric_limit=0,
+        ),
+        latency_sample=3,
+    ),
+    "standard": Preset(
+        name="standard",
+        test_limit=None,
+        max_new_tokens=None,
+        batch_size=8,
+        optimize=OptimizeSettings(budget=150, proposals=0),
+        optimize_finetuned=OptimizeSettings(budget=80, proposals=0),
+        finetune=FinetuneConfig(
+            max_steps=200, eval_every=50, save_every=50, dev_limit=64, metric_limit=0
+        ),
+        latency_sample=8,
+        curve_sizes=(64, 192, None),
+    ),
+    "thorough": Preset(
+        name="thorough",
+        test_limit=None,
+        max_new_tokens=None,
+        batch_size=8,
+        optimize=OptimizeSettings(budget=400, proposals=0),
+        optimize_finetuned=OptimizeSettings(budget=200, proposals=0),
+        finetune=FinetuneConfig(epochs=3, eval_every=50, save_every=50, metric_limit=0),
+        latency_sample=16,
+        curve_sizes=(50, 100, 200, 400, None),
+    ),
+}
+
+
+def get_preset(name: str | Preset) -> Preset:
+    if isinstance(name, Preset):
+        return name
+    if name not in PRESETS:
+        raise ConfigError(f"Unknown preset '{name}'", hint=f"choose from: {', '.join(PRESETS)}")
+    return PRESETS[name]

@@ -1,0 +1,261 @@
+"""`run_compare`: build and measure the five systems on one frozen test subset and store the
+result as a `compare` run holding `comparison.json` (docs/comparison-schema.md).
+
+Every step underneath is an ordinary stored run (eval, optimize, finetune, latency), reused when
+its config and data hash match, so a rerun after an interruption redoes only what was missing.
+The compare run itself is reused the same way; an interrupted one is marked so by the run store
+and never looks complete (its folder keeps the `.tmp-` name until `comparison.json` is in)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tailorlm import __version__
+from tailorlm.backends import DEFAULT_MODEL, LazyBackend
+from tailorlm.backends.base import Backend
+from tailorlm.compare import measure
+from tailorlm.compare.curve import learning_curve
+from tailorlm.compare.latency import LatencyProbe, measure_latency
+from tailorlm.compare.presets import Preset, get_preset
+from tailorlm.compare.systems import (
+    BASELINE,
+    SPECS,
+    STEPS,
+    Context,
+    EventFn,
+    NotPossible,
+    SystemRun,
+    SystemSpec,
+)
+from tailorlm.errors import TailorError
+from tailorlm.experiments import default_max_tokens
+from tailorlm.store import RunStore, RunWriter, config_hash
+from tailorlm.tasks import Task, load_task
+from tailorlm.types import Example, GenerationOptions
+
+KIND = "compare"
+FILE = "comparison.json"
+SCHEMA_VERSION = 1
+log = logging.getLogger("tailorlm")
+
+
+@dataclass(frozen=True)
+class CompareOutcome:
+    run_id: str
+    comparison: dict[str, Any]
+    reused: bool
+    resumed: bool
+    path: Path  # comparison.json inside the finished run folder
+
+    @property
+    def run_dir(self) -> Path:
+        return self.path.parent
+
+
+def run_compare(
+    task: str | Path | Task,
+    *,
+    model: str | None = None,
+    preset: str | Preset = "quick",
+    budget: int | None = None,
+    limit: int | None = None,
+    backend: Backend | None = None,
+    store: RunStore | None = None,
+    reuse: bool = True,
+    progress: EventFn | None = None,
+) -> CompareOutcome:
+    """Compare zero-shot, the best hand-built prompt, the optimized prompt, the fine-tuned model
+    and the fine-tuned model with an optimized prompt on `task`'s test split.
+
+    `model` is the base model spec (default smollm2-135m); `backend`, if given, serves the
+    prompt systems instead (e.g. a FakeBackend in tests), and fine-tuning then needs `model`.
+    `budget` overrides the optimizer budgets, `limit` the test subset size of the preset."""
+    started = time.perf_counter()
+    task = task if isinstance(task, Task) else load_task(task)
+    chosen = get_preset(preset).with_overrides(budget=budget, limit=limit)
+    store = store or RunStore()
+    base = backend or LazyBackend(model)
+    config = compare_config(task, model or base.name, chosen)
+    data_hash = task.data_hash()
+    if reuse and (done := store.find_reusable(KIND, config_hash(config), data_hash)):
+        return CompareOutcome(done.id, done.read_json(FILE), True, False, done.dir / FILE)
+    writer, resumed = _open_writer(store, config, data_hash, task.name, model or base.name)
+    trainable = model if backend is not None else (model or DEFAULT_MODEL)
+    with writer:
+        ctx = _context(task, chosen, store, trainable, base, progress)
+        comparison = _compare(ctx, writer.id, model or base.name, started)
+        writer.write_json(FILE, comparison)
+        writer.set_summary(_short_summary(comparison))
+        record = writer.complete()
+    return CompareOutcome(record.id, comparison, False, resumed, record.dir / FILE)
+
+
+def compare_config(task: Task, model: str, preset: Preset) -> dict[str, Any]:
+    return {
+        "kind": KIND,
+        "task": task.name if task.builtin else str(task.root),
+        "model": model,
+        "preset": preset.to_dict(),
+        "systems": [s.id for s in SPECS],
+        "seed": preset.optimize.seed,
+        "schema": SCHEMA_VERSION,
+        "tailorlm": __version__,
+    }
+
+
+def _context(
+    task: Task,
+    preset: Preset,
+    store: RunStore,
+    model: str | None,
+    base: Backend,
+    progress: EventFn | None,
+) -> Context:
+    options = GenerationOptions(
+        max_new_tokens=preset.max_new_tokens or default_max_tokens(task),
+        batch_size=preset.batch_size,
+        seed=preset.optimize.seed,
+    )
+    emit = progress or (lambda _event: None)
+    return Context(task, preset, store, model, base, options, hardware()["device"], emit)
+
+
+def _compare(ctx: Context, run_id: str, model: str, started: float) -> dict[str, Any]:
+    examples = _subset(ctx.task, ctx.preset.test_limit)
+    entries, rows = [], {}
+    for spec in SPECS:
+        run, status, reason = _build(ctx, spec)
+        probe = _probe(ctx, spec, run, examples[: ctx.preset.latency_sample]) if run else None
+        got = measure.eval_rows(ctx.store, run) if run else None
+        if got is not None:
+            rows[spec.id] = got
+        entry = measure.system_entry(spec, run, status=status, reason=reason, rows=got, probe=probe)
+        entries.append(entry)
+        ctx.emit({"event": "system", "system": spec.id, "entry": entry})
+    tuned = ctx.built.get("finetuned")
+    return {
+        "schema": SCHEMA_VERSION,
+        "run_id": run_id,
+        "task": ctx.task.name,
+        "task_kind": ctx.task.config.output_type,
+        "metric": ctx.task.config.metric,
+        "model": model,
+        "preset": ctx.preset.name,
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "wall_s": None,  # set last, below
+        "hardware": hardware(),
+        "split": "test",
+        "n_examples": len(examples),
+        "example_ids": [ex.id for ex in examples],
+        "baseline": BASELINE,
+        "systems": entries,
+        "comparisons": measure.comparisons(rows, [ex.id for ex in examples]),
+        "learning_curve": learning_curve(ctx) if tuned else [],
+        "loss_curve": measure.loss_curve(ctx.store, tuned.runs.get("finetune") if tuned else None),
+        "items": measure.items(examples, rows),
+    } | {"wall_s": time.perf_counter() - started}
+
+
+def _build(ctx: Context, spec: SystemSpec) -> tuple[SystemRun | None, str, str | None]:
+    """Run one system's step; a system that cannot run keeps its row with the reason."""
+    ctx.emit({"event": "system-start", "system": spec.id, "label": spec.label})
+    try:
+        run = STEPS[spec.id](ctx)
+    except NotPossible as exc:
+        return _skip(ctx, spec, "not_possible", exc.message)
+    except TailorError as exc:
+        return _skip(ctx, spec, "failed", exc.message)
+    except Exception as exc:  # one system's crash must not lose the other four
+        log.debug("system %s failed", spec.id, exc_info=True)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return _skip(ctx, spec, "failed", f"{type(exc).__name__}: {first}".rstrip(": "))
+    ctx.built[spec.id] = run
+    return run, "ok", None
+
+
+def _skip(ctx: Context, spec: SystemSpec, status: str, reason: str) -> tuple[None, str, str]:
+    words = "not possible" if status == "not_possible" else "failed"
+    ctx.reasons[spec.id] = f"{words}: {reason}"
+    log.warning("%s: %s: %s", spec.id, words, reason)
+    return None, status, reason
+
+
+def _probe(
+    ctx: Context, spec: SystemSpec, run: SystemRun, sample: list[Example]
+) -> LatencyProbe | None:
+    """Latency one request at a time; a failure here leaves latency null, not the system."""
+    if not sample:
+        return None
+    ctx.emit({"event": "step", "system": spec.id, "stage": "latency", "done": 0, "total": 1})
+    try:
+        return measure_latency(ctx.task, run.program, run.backend, sample, ctx.options, ctx.store)
+    except Exception as exc:  # noqa: BLE001 - a measurement, not the system, went wrong
+        log.warning("%s: latency not measured: %s", spec.id, exc)
+        return None
+
+
+def _subset(task: Task, limit: int | None) -> list[Example]:
+    examples = task.split("test")
+    return examples[:limit] if limit else examples
+
+
+def _open_writer(
+    store: RunStore, config: dict[str, Any], data_hash: str, task: str, model: str
+) -> tuple[RunWriter, bool]:
+    """Continue an interrupted compare run of the same config in its folder, else start one."""
+    previous = store.resume_candidates(KIND, config_hash(config), data_hash)
+    if previous is not None:
+        return store.reopen(previous.id), True
+    writer = store.start(
+        KIND, name=task, task=task, model=model, config=config, data_hash=data_hash
+    )
+    return writer, False
+
+
+def _short_summary(comparison: dict[str, Any]) -> dict[str, Any]:
+    scored = [s for s in comparison["systems"] if s["quality"]["score"] is not None]
+    best = max(scored, key=lambda s: s["quality"]["score"], default=None)
+    return {
+        "preset": comparison["preset"],
+        "n": comparison["n_examples"],
+        "systems": {s["id"]: s["status"] for s in comparison["systems"]},
+        "quality": best["quality"]["score"] if best else None,
+        "best": best["id"] if best else None,
+        "wall_s": comparison["wall_s"],
+    }
+
+
+def hardware() -> dict[str, Any]:
+    """The machine the local steps ran on."""
+    import torch
+
+    threads = torch.get_num_threads()
+    if torch.cuda.is_available():
+        name = torch.cuda.get_device_name(0)
+        return {"device": "cuda", "name": name, "threads": threads, "gpu": name}
+    cpu = f"{os.cpu_count()}-core {platform.machine()} CPU"
+    model_name = _cpu_model()
+    return {
+        "device": "cpu",
+        "name": f"{cpu} ({model_name})" if model_name else cpu,
+        "threads": threads,
+        "gpu": None,
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""

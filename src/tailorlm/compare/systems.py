@@ -1,0 +1,342 @@
+"""The five systems a comparison runs, in order, each built from the existing Python APIs
+(run_eval, optimize_prompt, run_finetune), so every step is an ordinary stored run that an
+identical later step reuses instead of recomputing.
+
+A step that cannot run raises `NotPossible` (e.g. an API-only model cannot be fine-tuned); the
+runner turns it, or any other failure, into a row with a one-line reason."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from tailorlm.backends import LazyBackend
+from tailorlm.backends.base import Backend
+from tailorlm.compare.presets import Preset
+from tailorlm.errors import TailorError
+from tailorlm.experiments import EvalOutcome, resolve_program, run_eval
+from tailorlm.optimize import OptimizeOutcome, OptimizeSettings, optimize_prompt
+from tailorlm.prompting.program import PromptProgram
+from tailorlm.store import RunStore
+from tailorlm.tasks import Task
+from tailorlm.types import GenerationOptions
+
+EventFn = Callable[[dict[str, Any]], None]
+
+
+class NotPossible(TailorError):
+    """This system cannot be built for this task and model (not a failure of the code)."""
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    id: str
+    label: str
+    approach: str  # prompt | finetune | both
+    description: str
+
+
+SPECS: tuple[SystemSpec, ...] = (
+    SystemSpec("zero-shot", "Zero-shot", "prompt", "the bare question, nothing added"),
+    SystemSpec(
+        "best-prompt", "Best hand-built prompt", "prompt", "role + schema + format + few-shot"
+    ),
+    SystemSpec(
+        "optimized-prompt", "Optimized prompt", "prompt", "the optimizer's winner, chosen on dev"
+    ),
+    SystemSpec("finetuned", "Fine-tuned (LoRA)", "finetune", "adapter with a short prompt"),
+    SystemSpec(
+        "finetuned-optimized",
+        "Fine-tuned + optimized prompt",
+        "both",
+        "adapter with a prompt optimized for it",
+    ),
+)
+BASELINE = SPECS[0].id
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The one-off cost of building a system, and what a change of requirements costs."""
+
+    wall_s: float = 0.0
+    device: str | None = None
+    model_calls: int = 0
+    train_tokens: int = 0
+    flops: float | None = 0.0
+    change_action: str = "edit the prompt"
+    change_wall_s: float = 0.0
+
+    def plus(self, other: Setup, action: str) -> Setup:
+        flops = None if self.flops is None or other.flops is None else self.flops + other.flops
+        return Setup(
+            wall_s=self.wall_s + other.wall_s,
+            device=self.device or other.device,
+            model_calls=self.model_calls + other.model_calls,
+            train_tokens=self.train_tokens + other.train_tokens,
+            flops=flops,
+            change_action=action,
+            change_wall_s=self.change_wall_s + other.change_wall_s,
+        )
+
+
+@dataclass(frozen=True)
+class SystemRun:
+    """A built and evaluated system: everything the comparison reports about it."""
+
+    eval: EvalOutcome
+    program: PromptProgram
+    backend: Backend
+    setup: Setup
+    description: str
+    runs: Mapping[str, str | None] = field(default_factory=dict)  # setup / finetune run ids
+    adapter_dir: Path | None = None
+
+
+@dataclass
+class Context:
+    """What every step needs, plus the systems built so far (later steps build on earlier)."""
+
+    task: Task
+    preset: Preset
+    store: RunStore
+    model: str | None  # the base model spec; None when a ready backend was passed in
+    base: Backend
+    options: GenerationOptions
+    device: str
+    emit: EventFn
+    built: dict[str, SystemRun] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)  # id -> why it did not run
+
+
+# ---------------------------------------------------------------------------- prompt systems
+
+
+def zero_shot(ctx: Context) -> SystemRun:
+    return _prompt_system(ctx, "zero-shot", ctx.base, strategy="zero-shot")
+
+
+def best_prompt(ctx: Context) -> SystemRun:
+    spec = ctx.preset.best_prompt
+    run = _prompt_system(ctx, "best-prompt", ctx.base, strategy=spec)
+    return replace(run, description=f"hand-built strategy {spec}")
+
+
+def optimized_prompt(ctx: Context) -> SystemRun:
+    search = _search(ctx, "optimized-prompt", ctx.base, ctx.preset.optimize, student=None)
+    setup = _search_setup(ctx, search, "re-run the optimizer")
+    return _searched_system(ctx, "optimized-prompt", search, ctx.built.get("best-prompt"), setup)
+
+
+def _prompt_system(
+    ctx: Context,
+    sid: str,
+    backend: Backend,
+    *,
+    strategy: str = "zero-shot",
+    prompt_file: Path | None = None,
+    setup: Setup | None = None,
+) -> SystemRun:
+    program = resolve_program(ctx.task, strategy, prompt_file)
+    outcome = run_eval(
+        ctx.task,
+        backend=backend,
+        strategy=strategy,
+        prompt_file=prompt_file,
+        limit=ctx.preset.test_limit,
+        options=ctx.options,
+        store=ctx.store,
+        progress=lambda done, total: ctx.emit(_step(sid, "test", done, total)),
+    )
+    setup = setup or Setup(device=ctx.device)
+    return SystemRun(outcome, program, backend, setup, strategy, {"setup": None})
+
+
+def _search(
+    ctx: Context,
+    sid: str,
+    backend: Backend,
+    settings: OptimizeSettings,
+    student: PromptProgram | None,
+) -> OptimizeOutcome:
+    missing = [s for s in ("train", "dev") if s not in ctx.task.available_splits()]
+    if missing:
+        raise NotPossible(f"the task has no {' or '.join(missing)} split to search prompts on")
+    return optimize_prompt(
+        ctx.task,
+        settings=settings,
+        backend=backend,
+        student=student,
+        options=ctx.options,
+        store=ctx.store,
+        test=False,  # the winner is evaluated below on the same frozen subset as the others
+        progress=lambda done, total: ctx.emit(_step(sid, "search", done, total)),
+    )
+
+
+def _searched_system(
+    ctx: Context, sid: str, search: OptimizeOutcome, same_as: SystemRun | None, setup: Setup
+) -> SystemRun:
+    """The optimizer's winner on test. When it is exactly the program of `same_as` on the same
+    model, that system's evaluation is the winner's too (no second, identical evaluation)."""
+    backend = same_as.backend if same_as else ctx.base
+    runs = {"setup": search.run_id, **_finetune_run(same_as)}
+    name = search.summary.get("strategy", search.program.name)
+    if same_as is not None and _same_program(search.program, same_as.program):
+        text = f"optimizer's winner: {name}, the same program as {same_as.program.name}"
+        return replace(same_as, setup=setup, description=text, runs=runs)
+    run = _prompt_system(ctx, sid, backend, prompt_file=search.program_path, setup=setup)
+    return replace(run, description=f"optimizer's winner: {name}", runs=runs)
+
+
+def _finetune_run(system: SystemRun | None) -> dict[str, str | None]:
+    if system is None or "finetune" not in system.runs:
+        return {}
+    return {"finetune": system.runs["finetune"]}
+
+
+def _same_program(a: PromptProgram, b: PromptProgram) -> bool:
+    def key(program: PromptProgram) -> str:
+        data = {k: v for k, v in program.to_dict().items() if k not in ("name", "meta")}
+        return json.dumps(data, sort_keys=True, default=str)
+
+    return key(a) == key(b)
+
+
+def _search_setup(ctx: Context, search: OptimizeOutcome, action: str) -> Setup:
+    record = ctx.store.get(search.run_id)
+    result = record.read_json("result.json")
+    tokens = sum(
+        o["prompt_tokens"] + o["completion_tokens"]
+        for trial in record.read_jsonl("trials.jsonl")
+        for o in trial["outcomes"]
+    )
+    params = model_params(ctx.model)  # an adapter merged into the base adds no parameters
+    wall = float(result["wall_s"])
+    return Setup(
+        wall_s=wall,
+        device=ctx.device,
+        model_calls=int(result["calls"]),
+        flops=2.0 * params * tokens if params else None,  # forward passes only
+        change_action=action,
+        change_wall_s=wall,
+    )
+
+
+# ---------------------------------------------------------------------------- fine-tuned systems
+
+
+def finetuned(ctx: Context) -> SystemRun:
+    from tailorlm.finetune.runner import adapter_path_for_run, program_path_for_run, run_finetune
+
+    _check_trainable(ctx)
+    outcome = run_finetune(
+        ctx.task,
+        model=ctx.model,
+        config=ctx.preset.finetune,
+        store=ctx.store,
+        progress=lambda event: ctx.emit(_train_event("finetuned", event)),
+    )
+    base, adapter = adapter_path_for_run(outcome.run_id, ctx.store)
+    backend = LazyBackend(base, adapter=adapter) if adapter else LazyBackend(base)
+    prompt = program_path_for_run(outcome.run_id, ctx.store)
+    setup = _train_setup(ctx.store, outcome.run_id)
+    run = _prompt_system(ctx, "finetuned", backend, prompt_file=prompt, setup=setup)
+    method = ctx.preset.finetune.method
+    text = f"{method} fine-tune, short prompt ({run.program.name})"
+    runs = {"setup": outcome.run_id, "finetune": outcome.run_id}
+    return replace(run, description=text, runs=runs, adapter_dir=Path(adapter) if adapter else None)
+
+
+def finetuned_optimized(ctx: Context) -> SystemRun:
+    tuned = ctx.built.get("finetuned")
+    if tuned is None:
+        reason = ctx.reasons.get("finetuned", "not built")
+        raise NotPossible(f"needs the fine-tuned model, which is {reason}")
+    settings = ctx.preset.optimize_finetuned
+    search = _search(ctx, "finetuned-optimized", tuned.backend, settings, student=tuned.program)
+    action = "retrain the adapter, then re-run the optimizer"
+    setup = tuned.setup.plus(_search_setup(ctx, search, action), action)
+    run = _searched_system(ctx, "finetuned-optimized", search, tuned, setup)
+    return replace(run, adapter_dir=tuned.adapter_dir)
+
+
+def _check_trainable(ctx: Context) -> None:
+    if ctx.model is None:
+        raise NotPossible(f"backend '{ctx.base.name}' has no local weights to fine-tune")
+    if is_api_model(ctx.model):
+        raise NotPossible(f"{ctx.model} is an API-only model: its weights cannot be retrained")
+    if "train" not in ctx.task.available_splits():
+        raise NotPossible("the task has no train split to fine-tune on")
+
+
+def _train_setup(store: RunStore, run_id: str) -> Setup:
+    compute = store.get(run_id).read_json("metrics.json")["compute"]
+    wall = float(compute["wall_s"])
+    return Setup(
+        wall_s=wall,
+        device=compute["device"],
+        train_tokens=int(compute["tokens"]),
+        flops=float(compute["flops_estimate"]),
+        change_action="retrain the adapter",
+        change_wall_s=wall,
+    )
+
+
+STEPS: dict[str, Callable[[Context], SystemRun]] = {
+    "zero-shot": zero_shot,
+    "best-prompt": best_prompt,
+    "optimized-prompt": optimized_prompt,
+    "finetuned": finetuned,
+    "finetuned-optimized": finetuned_optimized,
+}
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def is_api_model(spec: str | None) -> bool:
+    """An OpenAI-compatible endpoint (`openai:MODEL[@URL]`): callable, not retrainable here."""
+    return bool(spec) and str(spec).startswith("openai:")
+
+
+def model_params(spec: str | None) -> int | None:
+    """Parameter count of a local model, from its safetensors headers (no weights loaded);
+    None for API models, hub ids and anything unreadable."""
+    if spec is None or is_api_model(spec):
+        return None
+    try:
+        from safetensors import safe_open
+
+        from tailorlm.backends.models import resolve_model
+
+        resolved = resolve_model(spec)
+        if resolved.hub:
+            return None
+        total = 0
+        for path in Path(resolved.path).glob("*.safetensors"):
+            with safe_open(str(path), framework="np") as f:
+                total += sum(_numel(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118 - not a dict
+        return total or None
+    except (TailorError, OSError, ValueError, ImportError):
+        return None
+
+
+def _numel(shape: list[int]) -> int:
+    out = 1
+    for dim in shape:
+        out *= dim
+    return out
+
+
+def _step(sid: str, stage: str, done: int, total: int) -> dict[str, Any]:
+    return {"event": "step", "system": sid, "stage": stage, "done": done, "total": total}
+
+
+def _train_event(sid: str, event: Mapping[str, Any]) -> dict[str, Any]:
+    if event.get("event") == "step":
+        return _step(sid, "train", int(event["step"]), int(event["total"]))
+    return {**event, "system": sid, "event": f"train-{event.get('event')}"}

@@ -1,0 +1,250 @@
+"""Fine-tuning through an OpenAI-compatible fine-tuning API (`--target openai@BASE_URL`): the
+same command drives a hosted provider or a local `tailor serve`.
+
+The task's train split (and dev, as the validation file) is rendered with the prompt program
+into chat JSONL, uploaded, a job is created and followed to its end, and the result is stored
+as a `finetune-remote` run: config.json, program.json (evaluate the model with the same
+prompt), job.json (the final job object) and events.jsonl. The model it names lives on the
+remote server: `tailor eval TASK --model openai:<fine_tuned_model>@BASE_URL --prompt ...`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tailorlm import __version__
+from tailorlm.backends.http import DEFAULT_BASE_URL, KEY_ENV, RETRY_STATUS, http_error
+from tailorlm.backends.models import DEFAULT_MODEL
+from tailorlm.errors import ConfigError, ModelError, TailorError
+from tailorlm.evaluation import build_request
+from tailorlm.finetune.config import DEFAULT_LR
+from tailorlm.finetune.data import default_program
+from tailorlm.prompting.program import PromptProgram
+from tailorlm.store import RunStore, RunWriter, config_hash
+from tailorlm.tasks import Task, load_task
+
+KIND = "finetune-remote"
+PROGRAM_FILE = "program.json"
+FINAL = ("succeeded", "failed", "cancelled")
+EventFn = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class RemoteOutcome:
+    run_id: str
+    job_id: str
+    fine_tuned_model: str
+    base_url: str
+    summary: dict[str, Any]
+    program_path: Path
+    reused: bool = False
+
+
+def parse_target(target: str) -> str:
+    """`openai@BASE_URL` (or bare `openai`, meaning api.openai.com) -> BASE_URL."""
+    provider, _, base_url = target.partition("@")
+    base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+    if provider != "openai" or not base_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"--target {target!r} is not openai@BASE_URL",
+            hint="e.g. --target openai@http://127.0.0.1:8000/v1 (a tailor server) or "
+            "--target openai (api.openai.com)",
+        )
+    return base_url
+
+
+def chat_jsonl(task: Task, split: str, program: PromptProgram) -> bytes:
+    """One chat example per row: the program's request plus the gold answer."""
+    resources = task.resources()
+    lines = []
+    for example in task.split(split):
+        messages = [dict(m) for m in build_request(program, example, resources)]
+        messages.append({"role": "assistant", "content": example.output})
+        lines.append(json.dumps({"messages": messages}, ensure_ascii=False))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def hyperparameters(
+    epochs: int | None, batch_size: int | None, learning_rate: float | None
+) -> dict[str, Any]:
+    """OpenAI's names; what the user did not set stays "auto" (the provider's choice)."""
+    return {
+        "n_epochs": epochs or "auto",
+        "batch_size": batch_size or "auto",
+        "learning_rate_multiplier": learning_rate / DEFAULT_LR["lora"] if learning_rate else "auto",
+    }
+
+
+def remote_finetune(
+    task: str | Path | Task,
+    *,
+    target: str,
+    model: str | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
+    seed: int | None = None,
+    prompt_file: str | Path | None = None,
+    name: str | None = None,
+    api_key: str | None = None,
+    store: RunStore | None = None,
+    reuse: bool = True,
+    progress: EventFn | None = None,
+    poll_s: float = 2.0,
+) -> RemoteOutcome:
+    """Upload the task, run a fine-tuning job on `target`, follow it, store the run."""
+    task = task if isinstance(task, Task) else load_task(task)
+    base_url = parse_target(target)
+    program = PromptProgram.load(Path(prompt_file)) if prompt_file else default_program(task.config)
+    record = {
+        "kind": KIND,
+        "task": task.name if task.builtin else str(task.root),
+        "model": model or DEFAULT_MODEL,
+        "target": base_url,
+        "program": program.to_dict(),
+        "hyperparameters": hyperparameters(epochs, batch_size, learning_rate),
+        "seed": seed or 0,
+        "tailorlm": __version__,
+    }
+    store = store or RunStore()
+    data_hash = _data_hash(task)
+    if reuse and (done := store.find_reusable(KIND, config_hash(record), data_hash)):
+        s = done.summary
+        path = done.dir / PROGRAM_FILE
+        return RemoteOutcome(done.id, s["job_id"], s["fine_tuned_model"], base_url, s, path, True)
+    api = _Api(base_url, api_key)
+    files = _upload(api, task, program)  # before the run exists: bad data leaves nothing
+    writer = store.start(
+        KIND,
+        name=name or "remote",
+        task=task.name,
+        model=model or DEFAULT_MODEL,
+        config=record,
+        data_hash=data_hash,
+    )
+    with writer:
+        writer.write_json(PROGRAM_FILE, program.to_dict())
+        summary = _run_job(api, writer, record, files, name, progress, poll_s)
+    path = store.get(writer.id).dir / PROGRAM_FILE
+    return RemoteOutcome(
+        writer.id, summary["job_id"], summary["fine_tuned_model"], base_url, summary, path
+    )
+
+
+def _upload(api: _Api, task: Task, program: PromptProgram) -> dict[str, str]:
+    files = {"training_file": api.upload("train.jsonl", chat_jsonl(task, "train", program))}
+    if "dev" in task.available_splits():
+        files["validation_file"] = api.upload("dev.jsonl", chat_jsonl(task, "dev", program))
+    return files
+
+
+def _run_job(
+    api: _Api,
+    writer: RunWriter,
+    record: dict[str, Any],
+    files: dict[str, str],
+    name: str | None,
+    progress: EventFn | None,
+    poll_s: float,
+) -> dict[str, Any]:
+    """Create the job and follow it; its summary once it succeeded."""
+    started = time.perf_counter()
+    body = {
+        "model": record["model"],
+        **files,
+        "seed": record["seed"],
+        "method": {
+            "type": "supervised",
+            "supervised": {"hyperparameters": record["hyperparameters"]},
+        },
+    }
+    if name:
+        body["suffix"] = name[:64]
+    job = api.call("POST", "/fine_tuning/jobs", json=body)
+    writer.set_summary({"job_id": job["id"], "base_url": api.base_url})
+    job = _follow(api, job, writer, progress or (lambda event: None), poll_s)
+    writer.write_json("job.json", job)
+    if job["status"] != "succeeded":
+        error = (job.get("error") or {}).get("message") or job["status"]
+        raise ModelError(
+            f"Fine-tuning job {job['id']} {job['status']}: {error}",
+            hint=f"see its events: GET {api.base_url}/fine_tuning/jobs/{job['id']}/events",
+        )
+    summary = {
+        "job_id": job["id"],
+        "fine_tuned_model": job["fine_tuned_model"],
+        "base_url": api.base_url,
+        "trained_tokens": job.get("trained_tokens"),
+        "hyperparameters": job.get("hyperparameters"),
+        "wall_s": time.perf_counter() - started,
+    }
+    writer.set_summary(summary)
+    return summary
+
+
+def _follow(
+    api: _Api, job: dict[str, Any], writer: RunWriter, progress: EventFn, poll_s: float
+) -> dict[str, Any]:
+    """Poll the job until it ends, passing each new event on (oldest first) and keeping it."""
+    seen: set[str] = set()
+    while True:
+        events = api.call("GET", f"/fine_tuning/jobs/{job['id']}/events", params={"limit": 100})
+        for event in reversed(events.get("data", [])):
+            if event["id"] not in seen:
+                seen.add(event["id"])
+                writer.append_jsonl("events.jsonl", event)
+                progress(event)
+        if job["status"] in FINAL:
+            return job
+        time.sleep(poll_s)
+        job = api.call("GET", f"/fine_tuning/jobs/{job['id']}")
+
+
+def _data_hash(task: Task) -> str:
+    parts = [task.data_hash(s) for s in ("train", "dev") if s in task.available_splits()]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+class _Api:
+    """A few JSON calls with retries on 429/5xx and network errors."""
+
+    def __init__(self, base_url: str, api_key: str | None, retries: int = 4) -> None:
+        import httpx
+
+        key = api_key if api_key is not None else os.environ.get(KEY_ENV, "")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.base_url, self.retries = base_url, retries
+        self.client = httpx.Client(base_url=base_url, headers=headers, timeout=120.0)
+
+    def upload(self, filename: str, data: bytes) -> str:
+        files = {"file": (filename, data, "application/jsonl")}
+        return str(self.call("POST", "/files", files=files, data={"purpose": "fine-tune"})["id"])
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        for attempt in range(self.retries + 1):
+            try:
+                response = self.client.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                if attempt == self.retries:
+                    raise ModelError(
+                        f"{self.base_url}: cannot reach the server: {exc!r}",
+                        hint="is it running? is BASE_URL right (…/v1)?",
+                    ) from exc
+            else:
+                if response.status_code not in RETRY_STATUS or attempt == self.retries:
+                    break
+            time.sleep(min(2.0**attempt, 20.0))
+        if response.status_code >= 400:
+            raise http_error(response, self.base_url, path, attempt + 1)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise TailorError(f"{self.base_url}{path}: the answer is not JSON") from exc

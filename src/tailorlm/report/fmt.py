@@ -1,0 +1,43 @@
+"""Number formatting shared by every view, so the terminal, Markdown and HTML agree."""
+
+from __future__ import annotations
+
+SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def count(x: float | int | None) -> str:
+    return "?" if x is None else f"{x:,.0f}"
+
+
+def duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def size(n_bytes: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n_bytes < 1024 or unit == "GB":
+            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1024
+    raise AssertionError("unreachable")
+
+
+def money(x: float | None, currency: str = "USD") -> str:
+    """Enough significant digits that sub-cent per-request costs don't all read as 0.00."""
+    if x is None:
+        return "—"
+    symbol = SYMBOLS.get(currency, currency + " ")
+    if x == 0:
+        return f"{symbol}0"
+    if abs(x) >= 100:
+        return f"{symbol}{x:,.0f}"
+    if abs(x) >= 1:
+        return f"{symbol}{x:,.2f}"
+    return f"{symbol}{x:.2g}" if abs(x) < 0.01 else f"{symbol}{x:.3f}"

@@ -1,0 +1,153 @@
+"""The `comparison.json` a compare run stores (docs/comparison-schema.md), read at the boundary.
+
+Unknown keys are ignored rather than rejected: this file is written by `tailor compare`, not by
+a person, and a report from an older tailorlm must still render a newer run's file. Missing
+measurements are null and stay None here; nothing is filled in with a guess.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tailorlm.errors import StoreError
+
+SYSTEM_IDS = ("zero-shot", "best-prompt", "optimized-prompt", "finetuned", "finetuned-optimized")
+
+
+class _Read(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Quality(_Read):
+    score: float | None = None
+    ci: tuple[float, float] | None = None
+    n: int | None = None
+    passed: int | None = None
+
+
+class Setup(_Read):
+    wall_s: float | None = None
+    device: str | None = None
+    model_calls: int | None = None
+    train_tokens: int | None = None
+    flops: float | None = None
+
+
+class PerRequest(_Read):
+    prompt_tokens: float | None = None
+    completion_tokens: float | None = None
+    latency_p50_s: float | None = None
+    latency_p95_s: float | None = None
+    throughput_rps: float | None = None
+
+
+class Artifacts(_Read):
+    prompt_tokens: float | None = None
+    prompt_bytes: int | None = None
+    adapter_bytes: int | None = None
+
+
+class Change(_Read):
+    action: str | None = None
+    wall_s: float | None = None
+
+
+class System(_Read):
+    id: str
+    label: str
+    approach: Literal["prompt", "finetune", "both"]
+    status: Literal["ok", "not_possible", "failed"]
+    reason: str | None = None
+    runs: dict[str, str | None] = Field(default_factory=dict)
+    reused: bool = False
+    description: str = ""
+    quality: Quality = Quality()
+    setup: Setup = Setup()
+    per_request: PerRequest = PerRequest()
+    artifacts: Artifacts = Artifacts()
+    change: Change = Change()
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok" and self.quality.score is not None
+
+
+class PairedTest(_Read):
+    a: str
+    b: str
+    diff: float
+    ci: tuple[float, float] | None = None
+    p_value: float | None = None
+    test: str = "paired_bootstrap"
+    mcnemar_p: float | None = None
+
+
+class CurvePoint(_Read):
+    n_train: int
+    score: float | None = None
+    ci: tuple[float, float] | None = None
+    dev_loss: float | None = None
+    run_id: str | None = None
+
+
+class LossCurve(_Read):
+    train: list[tuple[float, float]] = Field(default_factory=list)
+    dev: list[tuple[float, float]] = Field(default_factory=list)
+
+
+class ItemOutput(_Read):
+    output: str | None = None
+    passed: bool | None = Field(None, alias="pass")
+    score: float | None = None
+    reason: str | None = None
+
+
+class Item(_Read):
+    id: str
+    input: Any = None
+    gold: Any = None
+    outputs: dict[str, ItemOutput] = Field(default_factory=dict)
+
+
+class Comparison(_Read):
+    schema_version: int = Field(1, alias="schema")
+    run_id: str | None = None
+    task: str
+    task_kind: str | None = None
+    metric: str | None = None
+    model: str | None = None
+    preset: str | None = None
+    created: str | None = None
+    wall_s: float | None = None
+    hardware: dict[str, Any] = Field(default_factory=dict)
+    split: str = "test"
+    n_examples: int | None = None
+    baseline: str = "zero-shot"
+    systems: list[System]
+    comparisons: list[PairedTest] = Field(default_factory=list)
+    learning_curve: list[CurvePoint] = Field(default_factory=list)
+    loss_curve: LossCurve | None = None
+    items: list[Item] = Field(default_factory=list)
+
+    def system(self, system_id: str) -> System | None:
+        return next((s for s in self.systems if s.id == system_id), None)
+
+    @property
+    def device(self) -> str | None:
+        return self.hardware.get("device")
+
+
+def parse_comparison(data: dict[str, Any], source: str | Path = "comparison.json") -> Comparison:
+    """Validate a comparison dict; a bad file names the field, so it can be fixed or re-run."""
+    try:
+        return Comparison.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise StoreError(
+            f"{source}: field '{field}': {err['msg']}",
+            hint="re-run `tailor compare` to write it again",
+        ) from e

@@ -1,0 +1,217 @@
+"""`/v1/models` and `/v1/chat/completions`.
+
+A request to a tailored model gets its prompt program applied: the program's system message,
+context and template replace the client's system turn, the last user message fills the
+template's first input field (or, if it is a JSON object, the fields it names), and the
+program's answer parser is applied to the output, so the answer is the one that was measured.
+Streaming sends the answer as server-sent events once the batch it was generated in is done."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any
+
+from tailorlm.server.errors import APIError
+from tailorlm.server.registry import ModelEntry, Registry
+from tailorlm.server.schemas import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    ChatMessageOut,
+    Choice,
+    ListOf,
+    ModelCard,
+    Usage,
+)
+from tailorlm.server.settings import ServerSettings
+from tailorlm.types import Completion, Example, GenerationOptions, Messages
+
+
+def router(registry: Registry, settings: ServerSettings) -> Any:
+    from fastapi import APIRouter
+    from fastapi.responses import StreamingResponse
+
+    api = APIRouter()
+
+    @api.get("/v1/models")
+    def list_models() -> ListOf:
+        return ListOf(data=[card(e) for e in registry.entries()])
+
+    @api.get("/v1/models/{model_id:path}")
+    def get_model(model_id: str) -> ModelCard:
+        return card(registry.resolve(model_id))
+
+    @api.post("/v1/chat/completions", response_model=None)
+    async def chat(req: ChatCompletionRequest) -> Any:
+        entry = registry.resolve(req.model)
+        messages = request_messages(entry, req)
+        options = generation_options(req, settings, entry)
+        scheduler = await registry.scheduler(entry)
+        completion = await scheduler.submit(messages, options)
+        answer = parse_answer(entry, completion.text)
+        if req.stream:
+            include_usage = bool(req.stream_options and req.stream_options.include_usage)
+            events = sse_events(req.model, answer, completion, include_usage)
+            return StreamingResponse(events, media_type="text/event-stream")
+        return response(req.model, answer, completion)
+
+    return api
+
+
+def card(entry: ModelEntry) -> ModelCard:
+    return ModelCard(
+        id=entry.id,
+        created=entry.created,
+        base_model=entry.base if entry.id != entry.base else None,
+        adapter_run=entry.run_id if entry.adapter else None,
+        prompt_program=entry.program.name if entry.program and not entry.passthrough else None,
+    )
+
+
+def client_messages(req: ChatCompletionRequest) -> Messages:
+    try:
+        turns = [
+            {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+            for m in req.messages
+        ]
+    except ValueError as exc:
+        raise APIError(400, str(exc), param="messages", code="invalid_value") from exc
+    return tuple(turns)
+
+
+def request_messages(entry: ModelEntry, req: ChatCompletionRequest) -> Messages:
+    messages = client_messages(req)
+    if entry.program is None or entry.passthrough:
+        return messages
+    from tailorlm.prompting.requests import build_messages
+
+    fields, resources = _task_info(entry.task)
+    question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), None)
+    if question is None:
+        raise APIError(400, "A tailored model needs a user message", param="messages")
+    example = Example(id="request", inputs=_inputs(question, fields), output="")
+    try:
+        return build_messages(entry.program, example, resources)
+    except Exception as exc:  # noqa: BLE001 - a missing template field is the client's input
+        raise APIError(400, f"Cannot apply the prompt program: {exc}", param="messages") from exc
+
+
+def _inputs(question: str, fields: tuple[str, ...]) -> dict[str, Any]:
+    if len(fields) > 1:
+        try:
+            data = json.loads(question)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            return data
+    return {fields[0]: question}
+
+
+@lru_cache(maxsize=32)
+def _task_info(task_ref: str | None) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """(input fields, resources) of the task a program was made for; a task that is gone
+    leaves the program usable for its plain question field."""
+    if not task_ref:
+        return ("question",), {}
+    from tailorlm.errors import TailorError
+    from tailorlm.tasks import load_task
+
+    try:
+        task = load_task(task_ref, allow_overlap=True)
+    except TailorError:
+        return ("question",), {}
+    return tuple(task.config.input_fields), dict(task.resources())
+
+
+def generation_options(
+    req: ChatCompletionRequest, settings: ServerSettings, entry: ModelEntry
+) -> GenerationOptions:
+    max_tokens = req.max_completion_tokens or req.max_tokens or settings.default_max_tokens
+    if max_tokens > settings.max_tokens_limit:
+        raise APIError(
+            400,
+            f"max_tokens is {max_tokens}; this server allows at most {settings.max_tokens_limit}",
+            param="max_tokens",
+            code="invalid_value",
+        )
+    stops = req.stops()
+    if entry.program is not None and not entry.passthrough:
+        stops = tuple(dict.fromkeys(stops + entry.program.stop))
+    return GenerationOptions(
+        max_new_tokens=max_tokens,
+        stop=stops,
+        temperature=req.temperature or 0.0,
+        top_p=req.top_p if req.top_p is not None else 1.0,
+        seed=req.seed or 0,
+    )
+
+
+def parse_answer(entry: ModelEntry, text: str) -> str:
+    if entry.program is None or entry.passthrough or entry.program.parser == "raw":
+        return text
+    from tailorlm.prompting.extract import PARSERS
+
+    return PARSERS[entry.program.parser](text)
+
+
+def _id() -> str:
+    return f"chatcmpl-{secrets.token_hex(12)}"
+
+
+def response(model: str, answer: str, completion: Completion) -> ChatCompletion:
+    return ChatCompletion(
+        id=_id(),
+        model=model,
+        choices=[
+            Choice(
+                message=ChatMessageOut(content=answer),
+                finish_reason="length" if completion.finish_reason == "length" else "stop",
+            )
+        ],  # type: ignore[arg-type]
+        usage=_usage(completion),
+    )
+
+
+def _usage(c: Completion) -> Usage:
+    return Usage(
+        prompt_tokens=c.prompt_tokens,
+        completion_tokens=c.completion_tokens,
+        total_tokens=c.prompt_tokens + c.completion_tokens,
+    )
+
+
+def sse_events(
+    model: str, answer: str, completion: Completion, include_usage: bool
+) -> Iterator[str]:
+    """OpenAI's chunk sequence: the role, the content in pieces, the finish reason, (usage),
+    then `[DONE]`."""
+    base = {
+        "id": _id(),
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+    }
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        choices = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+        return f"data: {json.dumps({**base, 'choices': choices, **extra})}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    for piece in _pieces(answer):
+        yield chunk({"content": piece})
+    yield chunk({}, completion.finish_reason)
+    if include_usage:
+        usage = _usage(completion).model_dump()
+        yield f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+def _pieces(text: str, size: int = 16) -> Iterator[str]:
+    """Word-aligned pieces that concatenate back to exactly `text`."""
+    words = text.split(" ")
+    for start in range(0, len(words), size):
+        piece = " ".join(words[start : start + size])
+        yield piece if start + size >= len(words) else piece + " "

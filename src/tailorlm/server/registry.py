@@ -1,0 +1,205 @@
+"""Tailored models: names a client can ask for, each standing for a base model + an optional
+adapter + an optional prompt program, built from the run store on every listing (a run that
+finishes while the server is up is servable at once).
+
+Names:
+* the base model: the server's `--model` spec as given (default `smollm2-135m`);
+* a finished fine-tuning run: `ft:<base>:<run id>` (base + its adapter + the prompt program
+  it was trained with);
+* a finished prompt optimization: `prompt:<base>:<run id>` (base + the winning program).
+A run id, or a unique prefix of one, works as a name too.
+
+Models are loaded on first use and kept (at most `capacity`, least recently used first out),
+each behind its own batching scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tailorlm.backends.base import Backend
+from tailorlm.errors import StoreError, TailorError
+from tailorlm.prompting.program import PromptProgram
+from tailorlm.server.errors import APIError
+from tailorlm.server.scheduler import BatchScheduler
+from tailorlm.store import RunRecord, RunStore
+
+BackendFactory = Callable[[str, "str | None"], Backend]
+FT_PREFIX, PROMPT_PREFIX = "ft", "prompt"
+_ADAPTER_MARK = "+adapter:"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    id: str
+    base: str  # a model spec load_backend understands
+    adapter: str | None = None  # a PEFT adapter folder
+    program: PromptProgram | None = None
+    task: str | None = None  # the task the program was made for (its schema, input fields)
+    run_id: str | None = None
+    created: int = 0
+    passthrough: bool = False  # send the client's messages unchanged (API-trained models)
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        return (self.base, self.adapter)
+
+
+def default_factory(spec: str, adapter: str | None) -> Backend:
+    from tailorlm.backends import load_backend
+
+    return load_backend(spec, adapter=adapter)
+
+
+def short_base(spec: str) -> str:
+    """A readable, colon-free stand-in for a base spec inside a model name."""
+    text = spec.split("@", 1)[0].removeprefix("openai:") if spec.startswith("openai:") else spec
+    text = Path(text).name if "/" in text or text.endswith(".gguf") else text
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "model"
+
+
+def _created(record: RunRecord) -> int:
+    try:
+        return int(datetime.fromisoformat(record.finished_at or record.created_at).timestamp())
+    except ValueError:
+        return 0
+
+
+def entry_for_run(record: RunRecord) -> ModelEntry | None:
+    """The tailored model a finished run stands for, or None if it is not servable."""
+    try:
+        if record.kind == "finetune":
+            return _finetune_entry(record)
+        if record.kind == "optimize":
+            return _optimize_entry(record)
+    except (TailorError, OSError, KeyError, ValueError):
+        return None  # a damaged run is left out of the list, not fatal to it
+    return None
+
+
+def _finetune_entry(record: RunRecord) -> ModelEntry:
+    from tailorlm.finetune.runner import PROGRAM_FILE, adapter_path_for_run
+
+    base, adapter = adapter_path_for_run(record.id, RunStore(record.dir.parent))
+    program = PromptProgram.from_dict(record.read_json(PROGRAM_FILE))
+    shown = record.model or base
+    return ModelEntry(
+        id=f"{FT_PREFIX}:{short_base(shown)}:{record.id}",
+        base=base,
+        adapter=adapter,
+        program=program,
+        task=record.load_config().get("task"),
+        run_id=record.id,
+        created=_created(record),
+        passthrough=bool(program.meta.get("passthrough")),
+    )
+
+
+def _optimize_entry(record: RunRecord) -> ModelEntry:
+    from tailorlm.optimize import PROGRAM_FILE
+
+    model = record.model or ""
+    base, adapter = model, None
+    if _ADAPTER_MARK in model:  # optimized on a fine-tuned model: serve that adapter too
+        base, run_ref = model.split(_ADAPTER_MARK, 1)
+        base, adapter = _finetune_entry(RunStore(record.dir.parent).get(run_ref)).key
+    return ModelEntry(
+        id=f"{PROMPT_PREFIX}:{short_base(model.split(_ADAPTER_MARK)[0])}:{record.id}",
+        base=base,
+        adapter=adapter,
+        program=PromptProgram.load(record.dir / PROGRAM_FILE),
+        task=record.load_config().get("task"),
+        run_id=record.id,
+        created=_created(record),
+    )
+
+
+class Registry:
+    def __init__(
+        self,
+        base: str,
+        store: RunStore,
+        *,
+        factory: BackendFactory = default_factory,
+        capacity: int = 2,
+        scheduler_args: dict[str, Any] | None = None,
+    ) -> None:
+        self.base, self.store, self.factory = base, store, factory
+        self.capacity = capacity
+        self.scheduler_args = scheduler_args or {}
+        self._loaded: OrderedDict[tuple[str, str | None], BatchScheduler] = OrderedDict()
+        self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
+
+    def bases(self) -> list[ModelEntry]:
+        return [ModelEntry(id=self.base, base=self.base)]
+
+    def entries(self) -> list[ModelEntry]:
+        runs = self.store.list(status="complete")
+        tailored = [
+            e
+            for r in runs
+            if r.kind in ("finetune", "optimize")
+            if (e := entry_for_run(r)) is not None
+        ]
+        return [*self.bases(), *tailored]
+
+    def resolve(self, name: str) -> ModelEntry:
+        for entry in self.bases():
+            if entry.id == name:
+                return entry
+        run_ref = name.rsplit(":", 1)[-1] if name.startswith(("ft:", "prompt:")) else name
+        try:
+            record = self.store.get(run_ref)
+        except StoreError:
+            record = None
+        found = entry_for_run(record) if record is not None and record.is_complete else None
+        if found is None or (":" in name and name != found.id):
+            raise APIError(
+                404,
+                f"The model '{name}' does not exist",
+                code="model_not_found",
+                param="model",
+                hint="list models with GET /v1/models",
+            )
+        return found
+
+    async def scheduler(self, entry: ModelEntry) -> BatchScheduler:
+        """The loaded model behind `entry` (loading it in a worker thread on first use)."""
+        with self._lock:
+            if entry.key in self._loaded:
+                self._loaded.move_to_end(entry.key)
+                return self._loaded[entry.key]
+        return await asyncio.to_thread(self._load, entry)
+
+    def _load(self, entry: ModelEntry) -> BatchScheduler:
+        with self._load_lock:  # one load at a time: two would double peak memory
+            with self._lock:
+                if entry.key in self._loaded:
+                    return self._loaded[entry.key]
+            scheduler = BatchScheduler(
+                self.factory(entry.base, entry.adapter), **self.scheduler_args
+            )
+            with self._lock:
+                self._loaded[entry.key] = scheduler
+                while len(self._loaded) > self.capacity:
+                    _, old = self._loaded.popitem(last=False)
+                    threading.Thread(target=old.close, daemon=True).start()
+            return scheduler
+
+    def loaded(self) -> list[BatchScheduler]:
+        with self._lock:
+            return list(self._loaded.values())
+
+    def close(self) -> None:
+        with self._lock:
+            schedulers, self._loaded = list(self._loaded.values()), OrderedDict()
+        for scheduler in schedulers:
+            scheduler.close()

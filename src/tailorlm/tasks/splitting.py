@@ -1,0 +1,255 @@
+"""`tailor data split`: train/dev/test splits with no near-duplicate input across them.
+
+Rows are first grouped: rows whose normalised input text is the same, or whose character
+5-gram sets have a Jaccard similarity of at least `similarity`, share a group (transitively),
+and so do rows with the same `--group-by` value. Whole groups are then dealt to test, dev and
+train in a seeded random order. A test row therefore never has a near-copy in train, which
+would reward memorisation rather than skill.
+
+Candidate pairs come from prefix filtering (PPJoin): with shingles ordered rarest first, two
+sets with Jaccard >= t must share one of their first |x| - ceil(t|x|) + 1 shingles, so only
+rows sharing a rare shingle are compared - exact, and fast enough for 100k short rows."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tailorlm.errors import ConfigError, DataError
+from tailorlm.tasks.folder import read_jsonl, staged_folder, write_jsonl
+from tailorlm.tasks.loader import SPLITS, display_path, resolve_task, split_file
+from tailorlm.tasks.validate import read_config
+
+POOL_FILE = "data.jsonl"  # all rows before splitting; `tailor data import` writes it
+RECORD_FILE = "split.json"  # how the current splits were made, for reproducibility
+SHINGLE = 5
+_PUNCT = re.compile(r"[^\w\s]")
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    dev: float = 0.15
+    test: float = 0.2
+    seed: int = 0
+    group_by: str | None = None
+    similarity: float = 0.8  # 1.0: only identical normalised inputs are grouped
+
+    def check(self) -> None:
+        for name, value in (("dev", self.dev), ("test", self.test)):
+            if not 0 <= value < 1:
+                raise ConfigError(f"--{name} {value} must be a fraction in [0, 1)")
+        if self.test <= 0:
+            raise ConfigError("--test must be above 0", hint="every task needs a test split")
+        if self.dev + self.test >= 1:
+            raise ConfigError(
+                f"--dev {self.dev} + --test {self.test} leave no rows for train",
+                hint="e.g. --dev 0.15 --test 0.2",
+            )
+        if not 0 < self.similarity <= 1:
+            raise ConfigError(f"--similarity {self.similarity} must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    counts: dict[str, int]
+    groups: int
+    grouped_rows: int  # rows that share their group with at least one other row
+    largest_group: int
+
+
+# ---------------------------------------------------------------------------- public API
+
+
+def split_task(path: str | Path, spec: SplitSpec | None = None) -> SplitResult:
+    """Re-split a task folder in place (all-or-nothing) from data.jsonl, else its splits."""
+    spec = spec or SplitSpec()
+    spec.check()
+    root, builtin = resolve_task(path)
+    if builtin:
+        raise ConfigError(
+            f"'{path}' is a built-in task; its splits are fixed",
+            hint="copy the folder and split the copy",
+        )
+    with staged_folder(root, copy_existing=True) as stage:
+        result = write_splits(stage, pool_rows(stage), spec)
+    return result
+
+
+def write_splits(
+    root: Path, rows: list[tuple[int, dict[str, Any]]], spec: SplitSpec
+) -> SplitResult:
+    """Split `rows` ((line, row) pairs) and write train/dev/test.jsonl and split.json to `root`."""
+    fields = list(read_config(root).input_fields)
+    source = display_path(root / POOL_FILE)
+    groups = group_rows(rows, fields, spec, source)
+    assignment = assign_groups(groups, len(rows), spec)
+    for split in SPLITS:
+        for ext in ("jsonl", "csv"):
+            (root / f"{split}.{ext}").unlink(missing_ok=True)
+    counts = {}
+    for split, members in assignment.items():
+        if members:  # an empty file would not validate; a missing dev/train is only a warning
+            counts[split] = write_jsonl(root / f"{split}.jsonl", [rows[i][1] for i in members])
+    sizes = [len(g) for g in groups]
+    result = SplitResult(counts, len(groups), sum(s for s in sizes if s > 1), max(sizes))
+    record = {"spec": asdict(spec), "result": asdict(result), "source": POOL_FILE}
+    (root / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def pool_rows(root: Path) -> list[tuple[int, dict[str, Any]]]:
+    """All rows to split: data.jsonl if present, else the rows of the current split files."""
+    if (root / POOL_FILE).is_file():
+        rows = read_jsonl(root / POOL_FILE)
+    else:
+        rows = []
+        for split in SPLITS:
+            found = split_file(root, split)
+            if found is not None and found.suffix == ".csv":
+                raise DataError(
+                    "splitting reads JSONL rows",
+                    path=display_path(found),
+                    hint=f"convert it first: tailor data import {found} --input COL "
+                    f"--output COL --task {display_path(root)}",
+                )
+            rows += read_jsonl(found) if found is not None else []
+    if not rows:
+        raise DataError("no rows to split", path=display_path(root), hint="tailor data import")
+    return _unique_ids(rows)
+
+
+# ---------------------------------------------------------------------------- grouping
+
+
+def group_rows(
+    rows: Sequence[tuple[int, dict[str, Any]]], fields: list[str], spec: SplitSpec, source: str
+) -> list[list[int]]:
+    """Indices of `rows` grouped so that no group may be split across train/dev/test."""
+    texts = [row_text(row, fields) for _, row in rows]
+    parent = list(range(len(rows)))
+    _union_near_duplicates(texts, spec.similarity, parent)
+    if spec.group_by:
+        first: dict[str, int] = {}
+        for i, (line, row) in enumerate(rows):
+            key = json.dumps(_group_value(row, spec.group_by, line, source), sort_keys=True)
+            _union(parent, i, first.setdefault(key, i))
+    groups: dict[int, list[int]] = {}
+    for i in range(len(rows)):
+        groups.setdefault(_find(parent, i), []).append(i)
+    return list(groups.values())
+
+
+def row_text(row: dict[str, Any], fields: list[str]) -> str:
+    """The text a model sees for a raw row: its input fields, or its prompt turns."""
+    if "messages" in row:
+        return "\n".join(str(m.get("content", "")) for m in row["messages"][:-1])
+    value = row.get("input")
+    if isinstance(value, dict):
+        return "\n".join(str(value.get(f, "")) for f in fields)
+    return str(value)
+
+
+def normalize(text: str) -> str:
+    """Case, punctuation and spacing do not make an input new."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return " ".join(_PUNCT.sub(" ", text).split())
+
+
+def shingles(text: str) -> frozenset[str]:
+    if len(text) <= SHINGLE:
+        return frozenset([text])
+    return frozenset(text[i : i + SHINGLE] for i in range(len(text) - SHINGLE + 1))
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+def _union_near_duplicates(texts: list[str], threshold: float, parent: list[int]) -> None:
+    sets = [shingles(normalize(t)) for t in texts]
+    freq = Counter(s for shingle_set in sets for s in shingle_set)
+    index: dict[str, list[int]] = {}
+    for i, current in enumerate(sets):
+        ordered = sorted(current, key=lambda s: (freq[s], s))
+        prefix = len(ordered) - math.ceil(threshold * len(ordered)) + 1
+        candidates: set[int] = set()
+        for token in ordered[:prefix]:
+            candidates.update(index.setdefault(token, []))
+            index[token].append(i)
+        for j in candidates:
+            if _find(parent, i) != _find(parent, j) and _similar(current, sets[j], threshold):
+                _union(parent, i, j)
+
+
+def _similar(a: frozenset[str], b: frozenset[str], threshold: float) -> bool:
+    small, large = sorted((len(a), len(b)))
+    return small >= threshold * large and jaccard(a, b) >= threshold
+
+
+def _find(parent: list[int], i: int) -> int:
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+def _union(parent: list[int], i: int, j: int) -> None:
+    a, b = _find(parent, i), _find(parent, j)
+    if a != b:
+        parent[max(a, b)] = min(a, b)
+
+
+def _group_value(row: dict[str, Any], column: str, line: int, source: str) -> Any:
+    for container in (row.get("input"), row.get("meta"), row):
+        if isinstance(container, dict) and column in container:
+            return container[column]
+    raise DataError(
+        "no such column to group by",
+        path=source,
+        line=line,
+        field=column,
+        hint="--group-by names an input field or a column kept in the row's meta",
+    )
+
+
+# ---------------------------------------------------------------------------- assignment
+
+
+def assign_groups(groups: list[list[int]], n_rows: int, spec: SplitSpec) -> dict[str, list[int]]:
+    """Deal whole groups, in a seeded random order, to test, then dev, then train."""
+    order = sorted(groups, key=min)
+    random.Random(spec.seed).shuffle(order)
+    targets = {"test": max(1, round(spec.test * n_rows)), "dev": round(spec.dev * n_rows)}
+    out: dict[str, list[int]] = {"train": [], "dev": [], "test": []}
+    for group in order:
+        split = next((s for s, t in targets.items() if len(out[s]) + len(group) <= t), "train")
+        out[split].extend(group)
+    if not out["test"]:
+        raise DataError(
+            f"could not fill a test split: the smallest group of near-duplicate rows has "
+            f"{min(len(g) for g in groups)} of {n_rows} rows",
+            hint="add rows, raise --test, or raise --similarity to group fewer rows",
+        )
+    return {split: sorted(members) for split, members in out.items()}
+
+
+def _unique_ids(rows: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
+    # Pooled split files may reuse ids ("1" in train and in test); a new split must not.
+    seen: Counter[str] = Counter()
+    out = []
+    for line, row in rows:
+        if "id" in row:
+            key = str(row["id"])
+            seen[key] += 1
+            if seen[key] > 1:
+                row = {**row, "id": f"{key}-{seen[key]}"}
+        out.append((line, row))
+    return out

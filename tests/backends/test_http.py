@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tailorlm.backends import load_backend
+from tailorlm.backends.http import HTTPSettings, OpenAIHTTPBackend, parse_spec
+from tailorlm.errors import ConfigError, ModelError
+from tailorlm.types import GenerationOptions
+from tests.server.helpers import SlowFake, build_app, echo, live_server
+
+FAST_RETRY = HTTPSettings(backoff_s=0.01, max_backoff_s=0.05)
+
+
+@pytest.mark.parametrize(
+    ("spec", "model", "url"),
+    [
+        ("openai:gpt-4o-mini", "gpt-4o-mini", "https://api.openai.com/v1"),
+        ("openai:m@http://127.0.0.1:8000/v1/", "m", "http://127.0.0.1:8000/v1"),
+        ("openai:ft:smollm2-135m:run-1@http://h:1/v1", "ft:smollm2-135m:run-1", "http://h:1/v1"),
+    ],
+)
+def test_parse_spec(spec, model, url):
+    assert parse_spec(spec) == (model, url)
+
+
+@pytest.mark.parametrize("spec", ["openai:", "openai:m@ftp://x", "openai:@http://x"])
+def test_bad_spec(spec):
+    with pytest.raises(ConfigError):
+        parse_spec(spec)
+
+
+def test_load_backend_builds_it_from_the_spec():
+    backend = load_backend("openai:m@http://127.0.0.1:9/v1")
+    assert isinstance(backend, OpenAIHTTPBackend)
+    assert backend.name == "openai:m@http://127.0.0.1:9/v1"
+
+
+def _flaky(app, failures: list[int]):
+    """Answer the first requests with the given statuses, then let them through."""
+    from fastapi.responses import JSONResponse
+
+    state = {"seen": 0}
+
+    @app.middleware("http")
+    async def fail_first(request, call_next):
+        state["seen"] += 1
+        if state["seen"] <= len(failures):
+            status = failures[state["seen"] - 1]
+            body = {"error": {"message": f"injected {status}", "type": "x"}}
+            return JSONResponse(body, status_code=status, headers={"retry-after": "0"})
+        return await call_next(request)
+
+    return state
+
+
+def test_batch_over_a_real_server_with_usage():
+    app, _ = build_app(model="base")
+    with live_server(app) as url:
+        backend = OpenAIHTTPBackend(f"openai:base@{url}", api_key="k")
+        batch = [({"role": "user", "content": f"q {i}"},) for i in range(5)]
+        out = backend.generate(batch, GenerationOptions(max_new_tokens=16))
+    assert [c.text for c in out] == [f"user: q {i}" for i in range(5)]
+    assert all(c.prompt_tokens == 2 and c.completion_tokens == 3 for c in out)
+
+
+def test_retries_429_and_500_then_succeeds():
+    app, _ = build_app(model="base")
+    state = _flaky(app, [429, 500, 503])
+    with live_server(app) as url:
+        backend = OpenAIHTTPBackend(f"openai:base@{url}", settings=FAST_RETRY)
+        [completion] = backend.generate([({"role": "user", "content": "hi"},)])
+    assert completion.text == "user: hi"
+    assert backend.retries == 3
+    assert state["seen"] == 4
+
+
+def test_gives_up_after_max_retries():
+    app, _ = build_app(model="base")
+    _flaky(app, [500] * 10)
+    settings = HTTPSettings(max_retries=2, backoff_s=0.01)
+    with live_server(app) as url:
+        backend = OpenAIHTTPBackend(f"openai:base@{url}", settings=settings)
+        with pytest.raises(ModelError, match="HTTP 500 after 3 attempts: injected 500"):
+            backend.generate([({"role": "user", "content": "hi"},)])
+
+
+def test_auth_error_is_not_retried_and_says_what_to_do():
+    app, _ = build_app(model="base", api_key="right")
+    with live_server(app) as url:
+        backend = OpenAIHTTPBackend(f"openai:base@{url}", api_key="wrong", settings=FAST_RETRY)
+        with pytest.raises(ModelError) as err:
+            backend.generate([({"role": "user", "content": "hi"},)])
+    assert "HTTP 401" in err.value.message and "OPENAI_API_KEY" in err.value.hint
+    assert backend.retries == 0
+
+
+def test_timeout_becomes_a_model_error():
+    app, _ = build_app(backend=SlowFake(delay=0.5), model="base")
+    settings = HTTPSettings(timeout_s=0.2, max_retries=1, backoff_s=0.01)
+    with live_server(app) as url:
+        backend = OpenAIHTTPBackend(f"openai:base@{url}", settings=settings)
+        started = time.perf_counter()
+        with pytest.raises(ModelError, match="no answer after 2 attempt"):
+            backend.generate([({"role": "user", "content": "hi"},)])
+    assert time.perf_counter() - started < 1.5
+
+
+def test_concurrency_limit_holds_across_callers():
+    app, _ = build_app(backend=SlowFake(delay=0.05, responder=echo), model="base")
+    inflight = {"now": 0, "max": 0}
+    lock = threading.Lock()
+
+    @app.middleware("http")
+    async def count(request, call_next):
+        with lock:
+            inflight["now"] += 1
+            inflight["max"] = max(inflight["max"], inflight["now"])
+        try:
+            return await call_next(request)
+        finally:
+            with lock:
+                inflight["now"] -= 1
+
+    with live_server(app) as url:
+        backend = OpenAIHTTPBackend(f"openai:base@{url}", settings=HTTPSettings(concurrency=2))
+        batch = [({"role": "user", "content": f"q {i}"},) for i in range(6)]
+        callers = [threading.Thread(target=backend.generate, args=(batch,)) for _ in range(2)]
+        for t in callers:
+            t.start()
+        for t in callers:
+            t.join()
+    assert inflight["max"] == 2

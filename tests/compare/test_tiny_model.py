@@ -1,0 +1,36 @@
+"""A whole comparison on the tiny random model: every system runs for real (LoRA training, the
+adapter at evaluation, latency one request at a time), in seconds."""
+
+from __future__ import annotations
+
+from tailorlm.compare import run_compare
+from tailorlm.store import RunStore
+
+from .helpers import tiny
+
+
+def test_all_five_systems_run_with_a_local_model(tiny_model_dir):
+    preset = tiny(test_limit=4, max_new_tokens=6)
+    outcome = run_compare("sql-sales", model=str(tiny_model_dir), preset=preset)
+    c = outcome.comparison
+    systems = {s["id"]: s for s in c["systems"]}
+    assert [s["status"] for s in c["systems"]] == ["ok"] * 5, [s["reason"] for s in c["systems"]]
+    tuned = systems["finetuned"]
+    assert tuned["approach"] == "finetune" and tuned["artifacts"]["adapter_bytes"] > 0
+    assert tuned["setup"]["train_tokens"] > 0 and tuned["setup"]["flops"] > 0
+    assert tuned["runs"]["finetune"] == tuned["runs"]["setup"]
+    assert tuned["change"] == {"action": "retrain the adapter", "wall_s": tuned["setup"]["wall_s"]}
+    both = systems["finetuned-optimized"]
+    assert both["runs"]["finetune"] == tuned["runs"]["finetune"]
+    assert both["setup"]["wall_s"] > tuned["setup"]["wall_s"]
+    assert both["setup"]["train_tokens"] == tuned["setup"]["train_tokens"]
+    assert systems["optimized-prompt"]["setup"]["flops"] > 0  # 2 x params x tokens searched
+    for s in c["systems"]:
+        p = s["per_request"]
+        assert 0 < p["latency_p50_s"] <= p["latency_p95_s"] and p["throughput_rps"] > 0
+    assert len(c["loss_curve"]["train"]) == 4 and c["loss_curve"]["dev"]
+    assert {("finetuned", "zero-shot"), ("finetuned", "best-prompt")} <= {
+        (p["a"], p["b"]) for p in c["comparisons"]
+    }
+    assert c["hardware"]["device"] in ("cpu", "cuda") and c["wall_s"] > 0
+    assert RunStore().get(outcome.run_id).is_complete

@@ -1,0 +1,152 @@
+"""The pandas sandbox: answers that are right, wrong, or try to get out."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from tailorlm.metrics import get_metric
+from tailorlm.metrics._pandas_child import canonical
+from tailorlm.metrics.frames import results_match
+from tailorlm.metrics.pandas_exec import SandboxLimits, pandas_execution, run_code
+from tailorlm.types import Example
+
+pd = pytest.importorskip("pandas")
+GOLD = "result = df.groupby('region')['revenue'].sum()"
+FAST = SandboxLimits(wall_s=4, cpu_s=1, memory_mb=1024)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "sales.csv"
+    path.write_text(
+        "region,revenue,order_date\nWest,10.5,2024-01-02\nEast,20.0,2024-02-03\n"
+        "West,30.25,2024-02-05\nNorth,5.0,2024-03-01\n"
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def secret(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("home") / "secret.txt"
+    path.write_text("do not read")
+    return path
+
+
+def score(code: str, data: Path, gold: str = GOLD):
+    return pandas_execution(code, gold, data, parse_dates=("order_date",), limits=FAST)
+
+
+@pytest.mark.parametrize(
+    ("code", "value"),
+    [
+        (GOLD, 1.0),
+        ("result = df.groupby('region', as_index=False)['revenue'].sum()", 1.0),
+        ("result = df.groupby('region')['revenue'].mean()", 0.0),
+        ("total = df['revenue'].sum()", 0.0),  # no `result`
+    ],
+)
+def test_results_compare_like_a_person_would(data, code, value):
+    assert score(code, data).value == value
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("while True:\n    pass", "timeout"),  # the CPU or the wall-clock limit, by load
+        ("import time\ntime.sleep(60)", "timeout: no result"),
+        ("result = open('/etc/passwd').read()", "blocked: open('/etc/passwd')"),
+        ("result = open('{secret}').read()", "blocked: open("),
+        ("try:\n    open('/etc/passwd')\nexcept Exception:\n    pass\nresult = 1", "blocked: open"),
+        ("import socket\nresult = socket.create_connection(('8.8.8.8', 53))", "blocked: socket"),
+        ("import socket\nresult = socket.getaddrinfo('example.org', 80)", "blocked: socket"),
+        ("import socket\nsocket.socket().connect(('1.1.1.1', 80))\nresult = 1", "blocked: socket"),
+        ("import subprocess\nresult = subprocess.run(['ls', '/'])", "blocked: subprocess.Popen"),
+        ("import os\nresult = os.system('ls /')", "blocked: os.system"),
+        ("import os\nresult = os.listdir('/')", "blocked: os.listdir"),
+        ("import os\nos.remove('{secret}')\nresult = 1", "blocked: os.remove"),
+        ("import ctypes\nresult = ctypes.CDLL(None)", "blocked: ctypes"),
+        ("x = bytearray(4 * 1024**3)\nresult = 1", "error: MemoryError"),
+        ("import os\nos._exit(3)", "crashed: exit status 3"),
+        ("raise SystemExit(0)", "error: SystemExit"),
+    ],
+)
+def test_escapes_and_runaways_score_zero_with_a_reason(data, secret, code, reason):
+    started = time.monotonic()
+    result = score(code.format(secret=secret), data)
+    assert result.value == 0.0
+    assert result.reason.startswith(reason), result.reason
+    assert time.monotonic() - started < FAST.wall_s + 5
+    assert secret.read_text() == "do not read"
+
+
+def test_code_runs_in_a_scratch_folder_with_only_the_data(data, tmp_path):
+    run = run_code(
+        "import os\nopen('note.txt', 'w').write('x')\nresult = sorted(os.listdir('.'))", data
+    )
+    assert run.ok and run.result == {"type": "list", "values": ["note.txt", "sales.csv"]}
+    assert not (data.parent / "note.txt").exists()  # the scratch folder is a copy
+
+
+def test_code_never_runs_in_this_process(data):
+    run = run_code("import os\nresult = os.getpid()", data)
+    assert run.ok and run.result["value"] != os.getpid()
+
+
+def test_network_is_unreachable_or_blocked(data):
+    run = run_code("import socket\nresult = socket.gethostbyname('localhost')", data)
+    assert not run.ok and run.blocked
+    if "netns" in run.layers:  # kernel-level: a namespace without interfaces
+        assert socket  # the audit hook refused first; the namespace is the second line
+
+
+def test_registry_uses_stored_gold_result_and_data_resource(data):
+    gold = {"type": "scalar", "value": 65.75}
+    example = Example("p1", {"question": "total?"}, "result = 0", meta={"result": gold})
+    metric = get_metric("pandas_execution")
+    assert metric("result = df['revenue'].sum()", example, {"data": data}).value == 1.0
+    assert metric("result = df['revenue'].max()", example, {"data": data}).value == 0.0
+
+
+# ---------------------------------------------------------------------------- comparison
+
+
+SUMS = pd.Series([20.0, 5.0, 40.75], index=pd.Index(["East", "North", "West"], name="region"))
+
+
+def c(value):
+    return canonical(value)
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold", "same"),
+    [
+        (3, 3.0, True),
+        (SUMS.reset_index(), SUMS, True),
+        (SUMS.sort_values(ascending=False), SUMS, True),
+        (SUMS.to_dict(), SUMS, True),
+        (SUMS.tolist(), SUMS, False),  # the group keys are part of the answer
+        (SUMS.sum(), SUMS, False),
+        (0.1 + 0.2, 0.3, True),
+        (0.31, 0.3, False),
+        (pd.DataFrame({"x": [7]}), 7, True),  # a one-value frame is that value
+        (["b", "a"], pd.Series(["a", "b"]), True),
+        (pd.Series(["a", "b"], index=[5, 9]), ["a", "b"], True),  # drop_duplicates vs unique
+        (pd.Series([1, 2], index=["x", "y"]), pd.Series([1, 2], index=["y", "x"]), False),
+        (pd.Series([1, 2]), pd.Series([1, 2], index=["x", "y"]), False),  # keys are part of it
+        (pd.DataFrame({"a": [1], "b": [2]}), pd.DataFrame({"b": [2], "a": [1]}), False),
+        (pd.Series([None, 1.0]), pd.Series([float("nan"), 1.0]), True),
+        (pd.Timestamp("2024-03-01"), "2024-03-01", True),
+    ],
+)
+def test_results_match(pred, gold, same):
+    assert results_match(c(pred), c(gold)) is same
+
+
+def test_ordered_comparison_when_the_row_asks_for_it():
+    a, b = c(pd.Series([1, 2], index=["x", "y"])), c(pd.Series([2, 1], index=["y", "x"]))
+    assert results_match(a, b) and not results_match(a, b, ordered=True)

@@ -1,0 +1,48 @@
+"""Helpers shared by the server and HTTP-backend tests."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tailorlm.backends import FakeBackend
+from tailorlm.server import ServerSettings, create_app, serve_in_thread
+
+
+def live_server(app: Any) -> Any:
+    """A real uvicorn on a free loopback port; a context manager yielding the /v1 URL."""
+    return serve_in_thread(app)
+
+
+def echo(messages) -> str:  # type: ignore[no-untyped-def]
+    """Answers with what it was asked, so tests can see the prompt that reached the model."""
+    return " | ".join(f"{m['role']}: {m['content']}" for m in messages)
+
+
+class SlowFake(FakeBackend):
+    """A FakeBackend whose every `generate` call costs `delay` seconds, however large the batch
+    (like a batched forward pass), and which records the batch sizes it saw."""
+
+    def __init__(self, delay: float = 0.05, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.delay, self.batches = delay, []
+
+    def generate(self, batch, options=None):  # type: ignore[no-untyped-def]
+        self.batches.append(len(batch))
+        time.sleep(self.delay)
+        return super().generate(batch, options)
+
+
+def build_app(
+    backend: Any = None, app_kwargs: dict[str, Any] | None = None, **settings: Any
+) -> tuple[Any, list[Any]]:
+    """(app, backends its factory built): every model is `backend` (default: an echo)."""
+    built: list[Any] = []
+
+    def factory(spec: str, adapter: str | None) -> Any:
+        built.append(backend or FakeBackend(responder=echo))
+        return built[-1]
+
+    settings.setdefault("model", "fake-base")  # no local tokenizer: uploads count ~4 chars/token
+    app = create_app(ServerSettings(**settings), backend_factory=factory, **(app_kwargs or {}))
+    return app, built

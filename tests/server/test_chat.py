@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+import threading
+
+import openai
+import pytest
+from fastapi.testclient import TestClient
+
+from tailorlm.prompting.program import PromptProgram
+from tailorlm.store import RunStore
+from tests.server.helpers import SlowFake, live_server
+
+USER = [{"role": "user", "content": "How many orders?"}]
+
+
+def test_models_and_chat_with_the_openai_client(make_app, openai_client):
+    app, _ = make_app(model="tiny-base")
+    with live_server(app) as url:
+        client = openai_client(url)
+        assert [m.id for m in client.models.list()] == ["tiny-base"]
+        reply = client.chat.completions.create(model="tiny-base", messages=USER, max_tokens=20)
+    assert reply.choices[0].message.content == "user: How many orders?"
+    assert reply.choices[0].finish_reason == "stop"
+    assert reply.usage.prompt_tokens == 3
+    assert reply.usage.completion_tokens == 4
+    assert reply.usage.total_tokens == 7
+
+
+def test_streaming_joins_to_the_same_answer(make_app, openai_client):
+    app, _ = make_app(model="tiny-base")
+    long_question = [{"role": "user", "content": " ".join(f"w{i}" for i in range(40))}]
+    with live_server(app) as url:
+        client = openai_client(url)
+        full = client.chat.completions.create(model="tiny-base", messages=long_question)
+        stream = client.chat.completions.create(
+            model="tiny-base",
+            messages=long_question,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == full.choices[0].message.content
+    assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) > 1
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+
+def test_unknown_model_is_a_404_in_openai_shape(make_app, openai_client):
+    app, _ = make_app()
+    with live_server(app) as url, pytest.raises(openai.NotFoundError) as err:
+        openai_client(url).chat.completions.create(model="gpt-nope", messages=USER)
+    assert err.value.code == "model_not_found"
+    assert err.value.body["param"] == "model"
+
+
+def test_api_key_is_required_when_set(make_app, openai_client):
+    app, _ = make_app(api_key="s3cret")
+    with live_server(app) as url:
+        with pytest.raises(openai.AuthenticationError) as err:
+            openai_client(url, key="wrong").models.list()
+        assert err.value.code == "invalid_api_key"
+        assert [m.id for m in openai_client(url, key="s3cret").models.list()]
+    with TestClient(app) as client:
+        assert client.get("/v1/models").status_code == 401  # no header at all
+        assert client.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"max_tokens": 5000}, "max_tokens"),
+        ({"n": 2}, "n"),
+        ({"temperature": 3}, "temperature"),
+        ({"messages": []}, "messages"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
+        ({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "messages"),
+    ],
+)
+def test_bad_requests_name_the_parameter(make_app, body, param):
+    app, _ = make_app()
+    with TestClient(app) as client:
+        response = client.post(
+            "/v1/chat/completions", json={"model": "fake-base", "messages": USER, **body}
+        )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["param"].startswith(param)
+
+
+def test_request_size_limit(make_app):
+    app, _ = make_app(max_request_bytes=2048)
+    big = [{"role": "user", "content": "x" * 5000}]
+    with TestClient(app) as client:
+        response = client.post("/v1/chat/completions", json={"model": "m", "messages": big})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+
+
+def _concurrent(client, n: int) -> list[str]:
+    answers: list[str] = [""] * n
+
+    def ask(i: int) -> None:
+        messages = [{"role": "user", "content": f"question {i}"}]
+        reply = client.chat.completions.create(model="fake-base", messages=messages)
+        answers[i] = reply.choices[0].message.content
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers
+
+
+@pytest.mark.parametrize("batching", [True, False])
+def test_concurrent_requests_are_batched(make_app, openai_client, batching):
+    from tests.server.helpers import echo
+
+    backend = SlowFake(delay=0.1, responder=echo)
+    app, _ = make_app(backend=backend, batching=batching, max_batch=8, batch_wait_ms=20)
+    with live_server(app) as url:
+        answers = _concurrent(openai_client(url), 8)
+    assert answers == [f"user: question {i}" for i in range(8)]  # each got its own answer
+    assert sum(backend.batches) == 8
+    if batching:
+        assert max(backend.batches) > 1
+    else:
+        assert backend.batches == [1] * 8
+
+
+def _optimize_run(store: RunStore, program: PromptProgram, model: str = "fake") -> str:
+    writer = store.start(
+        "optimize", name="p", task="sql-sales", model=model, config={"x": 1}, data_hash="h"
+    )
+    program.save(writer.path("program.yaml"))
+    writer.complete()
+    return writer.id
+
+
+def test_tailored_model_applies_its_prompt_program_and_parser(make_app, openai_client):
+    from tailorlm.backends import FakeBackend
+
+    program = PromptProgram(
+        name="winner", system="You write SQL.", user_template="Q: {{ question }}", parser="sql"
+    )
+    run_id = _optimize_run(RunStore(), program)
+    seen = []
+
+    def responder(messages):
+        seen.append(messages)
+        return "Sure!\n```sql\nSELECT COUNT(*) FROM orders;\n```"
+
+    app, built = make_app(backend=FakeBackend(responder=responder))
+    with live_server(app) as url:
+        client = openai_client(url)
+        names = [m.id for m in client.models.list()]
+        assert f"prompt:fake:{run_id}" in names
+        for name in (f"prompt:fake:{run_id}", run_id[:22]):  # full name or a run id prefix
+            reply = client.chat.completions.create(
+                model=name, messages=[{"role": "system", "content": "ignored"}, *USER]
+            )
+            assert reply.choices[0].message.content == "SELECT COUNT(*) FROM orders"
+    assert seen[0] == (
+        {"role": "system", "content": "You write SQL."},
+        {"role": "user", "content": "Q: How many orders?"},
+    )
+    with live_server(app) as url, pytest.raises(openai.NotFoundError):
+        openai_client(url).chat.completions.create(model=f"prompt:other:{run_id}", messages=USER)
