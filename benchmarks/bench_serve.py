@@ -117,7 +117,6 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=16)
     args = parser.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]
-    os.environ.setdefault("TAILOR_HOME", tempfile.mkdtemp(prefix="bench-serve-"))
     what = (
         f"model {args.model}"
         if args.model
@@ -125,7 +124,9 @@ def main() -> None:
         "per request"
     )
     print(f"bench_serve: loopback, {what}, max_batch {args.max_batch}, wait {args.wait_ms:g} ms")
-    on, off = run(args, True), run(args, False)
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as home:
+        os.environ.setdefault("TAILOR_HOME", home)  # the server's job database goes here
+        on, off = run(args, True), run(args, False)
     for clients in args.levels:
         ratio = on[clients]["rps"] / off[clients]["rps"]
         p95 = off[clients]["p95"] / on[clients]["p95"]

@@ -29,7 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from analyst_tables import LONG_MONTHS, SALES_DB, fmt, markdown_table, write_jsonl  # noqa: E402
+from analyst_tables import (  # noqa: E402
+    LONG_MONTHS,
+    SALES_DB,
+    fmt,
+    long_month,
+    markdown_table,
+    write_jsonl,
+)
 
 SEED = 20261127
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src/tailorlm/tasks/builtin/explain-result"
@@ -150,11 +157,12 @@ def ex_monthly(s, rows, rng):
     peak = max(rows, key=lambda r: r[1])
     trend = "rose" if values[-1] > values[0] else "fell"
     text = (
-        f"Revenue in {s['region']} {trend} from {_money(values[0])} in {rows[0][0]} to "
-        f"{_money(values[-1])} in {rows[-1][0]}; the strongest month was {peak[0]} at "
-        f"{_money(peak[1])}."
+        f"Revenue in {s['region']} {trend} from {_money(values[0])} in {long_month(rows[0][0])} "
+        f"to {_money(values[-1])} in {long_month(rows[-1][0])}; the strongest month was "
+        f"{long_month(peak[0])} at {_money(peak[1])}."
     )
-    return text, [[peak[0], str(peak[1])]]
+    # The peak's figure only: "2024-02", "February" and "Feb 2024" all name the month.
+    return text, [[str(peak[1])]]
 
 
 def ex_cancelled(s, rows, rng):

@@ -29,6 +29,7 @@ from analyst_tables import (  # noqa: E402
     MEASURES,
     fmt,
     group,
+    long_month,
     markdown_table,
     month_label,
     sales_lines,
@@ -76,7 +77,7 @@ def pivot(lines, row_dim, col_dim, cols, measure, title, rng):
     header = [row_dim.title(), *[_col_label(c) for c in cols], "Total"]
     body = [[n, *[fmt(v) for v in matrix[n]], fmt(row_tot[n])] for n in names]
     body.append(["Total", *[fmt(col_tot[c]) for c in cols], fmt(_value(measure, lines))])
-    money, top, bottom, best = measure == "revenue", *ends, col_ends[0]
+    money, (top, bottom), best = measure == "revenue", ends, col_ends[0]
     slots = {"m": WORDS[measure], "d": row_dim}
     bullets = [
         rng.choice(TOP).format(r=top, v=fmt(row_tot[top], money), **slots),
@@ -91,7 +92,8 @@ def pivot(lines, row_dim, col_dim, cols, measure, title, rng):
 
 
 def _col_label(value: str) -> str:
-    return month_label(value) if len(value) == 7 and value[4] == "-" else str(value)
+    # Full month names: a summary says "July 2023", so the fact must be written that way too.
+    return long_month(value) if len(value) == 7 and value[4] == "-" else str(value)
 
 
 def _row(title, header, body, bullets, facts) -> dict:

@@ -99,8 +99,13 @@ def _score(backend: LazyBackend, prompt: Path, limit: int | None) -> dict[str, A
     task = load_task("sql-sales")
     outcome = run_eval(task, backend=backend, prompt_file=prompt, limit=limit)
     s = outcome.summary
-    return {"quality": s.quality, "ci_low": s.ci_low, "ci_high": s.ci_high, "n": s.n,
-            "run": outcome.run_id}  # fmt: skip
+    return {
+        "quality": s.quality,
+        "ci_low": s.ci_low,
+        "ci_high": s.ci_high,
+        "n": s.n,
+        "run": outcome.run_id,
+    }
 
 
 def _report(results: dict[str, dict[str, Any]], path: Path) -> None:

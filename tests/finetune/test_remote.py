@@ -145,3 +145,30 @@ def test_cli_target(task_dir, server, tiny_model_dir):
     assert result.exit_code == 0, result.output
     assert "The job has successfully completed." in result.output
     assert "evaluate: tailor eval" in result.output and "--model openai:ft:" in result.output
+
+
+def test_interrupted_command_follows_the_same_job_again(task_dir, server, tiny_model_dir):
+    def interrupt(event):
+        raise KeyboardInterrupt
+
+    args = {"target": f"openai@{server}", "model": str(tiny_model_dir), "poll_s": 0.1}
+    with pytest.raises(KeyboardInterrupt):
+        remote_finetune(task_dir, progress=interrupt, **args)
+    [interrupted] = RunStore().list(kind=KIND)
+    assert interrupted.status == "interrupted"
+    job_id = interrupted.read_json("job.json")["id"]
+
+    outcome = remote_finetune(task_dir, **args)
+    assert (outcome.run_id, outcome.job_id) == (interrupted.id, job_id)  # no second job
+    events = RunStore().get(outcome.run_id).read_jsonl("events.jsonl")
+    assert len({e["id"] for e in events}) == len(events)  # nothing recorded twice
+
+
+def test_cli_target_rejects_local_only_options(task_dir):
+    from tailorlm.cli.app import app
+
+    result = CliRunner().invoke(
+        app, ["finetune", str(task_dir), "--target", "openai@http://127.0.0.1:9/v1", "--rank", "8"]
+    )
+    assert result.exit_code == 1
+    assert "--target runs a provider's fine-tuning job" in result.output

@@ -11,9 +11,9 @@ THREE = "- West had the most, 1,631.\n- East had the least: 270.\n- All together
 @pytest.mark.parametrize(
     ("answer", "value", "reason_kind"),
     [
-        (THREE, 1.0, ""),
-        ("1. West had 1,631\n2) East had 270\n* Total 1,901", 1.0, ""),  # any bullet style
-        ("Summary:\n" + THREE + "\nHope this helps.", 1.0, ""),  # prose around is not counted
+        (THREE, 1.0, "ok"),
+        ("1. West had 1,631\n2) East had 270\n* Total 1,901", 1.0, "ok"),  # any bullet style
+        ("Summary:\n" + THREE + "\nHope this helps.", 1.0, "ok"),  # prose is not counted
         ("- West had 1,631.\n- East had 270.", 0.5 * 2 / 3, "2 bullets"),
         (THREE + "\n- North had 12.", 0.5 * 0.75, "4 bullets"),  # an extra, invented figure
         ("- West: 1,631\n- East: 270\n- Total: 2,000", 2 / 3 * 2 / 3, "invented numbers 2,000"),

@@ -62,3 +62,24 @@ def test_registry_reads_key_facts_and_inputs_from_the_row():
     )
     score = get_metric("explanation")("West led with $4,512.37.", example, {})
     assert score.details["coverage"] == 1.0 and score.details["faithfulness"] == 1.0
+
+
+def test_part_means_over_a_run():
+    from tailorlm.metrics.analyst import part_means
+
+    rows = [
+        {"reason": "ok: faithfulness=1.00 coverage=1.00 similarity=0.90 (embedding)"},
+        {"reason": "invented numbers 9: faithfulness=0.50 coverage=0.00 similarity=0.70 (x)"},
+    ]
+    assert part_means(rows) == pytest.approx(
+        {"faithfulness": 0.75, "coverage": 0.5, "similarity": 0.8}
+    )
+
+
+def test_without_the_sentence_model_similarity_is_lexical_and_says_so(monkeypatch):
+    from tailorlm.metrics import similarity
+
+    monkeypatch.setattr(similarity, "sentence_model", lambda: None)
+    score = explanation_score(REFERENCE, REFERENCE, SOURCES, KEY)
+    assert score.value == 1.0 and score.details["kind"] == "lexical"
+    assert score.reason.endswith("(lexical)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from tailorlm.types import Example
 
 pd = pytest.importorskip("pandas")
 GOLD = "result = df.groupby('region')['revenue'].sum()"
-FAST = SandboxLimits(wall_s=4, cpu_s=1, memory_mb=1024)
+FAST = SandboxLimits(wall_s=6, cpu_s=1, memory_mb=1024)  # wall: room for a loaded machine
 
 
 @pytest.fixture(scope="module")
@@ -97,11 +96,11 @@ def test_code_never_runs_in_this_process(data):
     assert run.ok and run.result["value"] != os.getpid()
 
 
-def test_network_is_unreachable_or_blocked(data):
+def test_network_is_refused_and_layers_are_reported(data):
     run = run_code("import socket\nresult = socket.gethostbyname('localhost')", data)
-    assert not run.ok and run.blocked
-    if "netns" in run.layers:  # kernel-level: a namespace without interfaces
-        assert socket  # the audit hook refused first; the namespace is the second line
+    assert not run.ok and run.blocked[0].startswith("socket.")
+    # Best-effort kernel layers (a network namespace, root dropped) are reported, not assumed.
+    assert set(run.layers) <= {"netns", "nobody"}
 
 
 def test_registry_uses_stored_gold_result_and_data_resource(data):

@@ -89,11 +89,19 @@ def test_bad_requests_name_the_parameter(make_app, body, param):
     assert error["param"].startswith(param)
 
 
-def test_request_size_limit(make_app):
+@pytest.mark.parametrize("chunked", [False, True])
+def test_request_size_limit(make_app, chunked):
+    import httpx
+
     app, _ = make_app(max_request_bytes=2048)
-    big = [{"role": "user", "content": "x" * 5000}]
-    with TestClient(app) as client:
-        response = client.post("/v1/chat/completions", json={"model": "m", "messages": big})
+    body = b'{"model": "m", "messages": [{"role": "user", "content": "' + b"x" * 5000 + b'"}]}'
+    # A chunked body has no Content-Length to check up front: it is counted as it arrives.
+    content = iter([body[:1000], body[1000:]]) if chunked else body
+    with live_server(app) as url:
+        response = httpx.post(
+            f"{url}/chat/completions", content=content, headers={"content-type": "application/json"}
+        )
+    assert response.request.headers.get("transfer-encoding") == ("chunked" if chunked else None)
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_too_large"
 

@@ -162,3 +162,22 @@ def test_new_sql_task_needs_a_database(tmp_path):
     with pytest.raises(ConfigError, match="database"):
         import_data(src, inputs=["q"], output="a", task=tmp_path / "t", task_type="sql")
     assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name: t  # mine\ninput_fields: [question]\nmetric: exact_match\n",
+        "name: t  # mine\ninput_fields:\n  - question\n  - context\nmetric: exact_match\n",
+        "name: t  # mine\nmetric: exact_match\n",
+    ],
+)
+def test_input_fields_line_is_rewritten_keeping_other_lines(text):
+    import yaml
+
+    from tailorlm.tasks.importer import _set_line
+
+    new = _set_line(text, "input_fields", ["subject", "body"])
+    assert yaml.safe_load(new) == {"name": "t", "metric": "exact_match",
+                                   "input_fields": ["subject", "body"]}  # fmt: skip
+    assert "# mine" in new

@@ -91,7 +91,7 @@ def test_prefix_filter_finds_the_same_groups_as_brute_force():
     base = [sentence(rng) for _ in range(60)]
     texts = base + [near_copy(t, rng) for t in base[:20]] + [t[: len(t) // 2] for t in base[:5]]
     rows = [(i, {"input": {"text": t}}) for i, t in enumerate(texts)]
-    for threshold in (0.5, 0.8, 1.0):
+    for threshold in (0.3, 0.5, 0.7, 0.8, 0.9, 1.0):
         fast = group_rows(rows, ["text"], SplitSpec(similarity=threshold), "x")
         assert sorted(map(sorted, fast)) == brute_force_groups(texts, threshold)
 

@@ -175,7 +175,8 @@ def _progress() -> Iterator[Callable[[dict[str, Any]], None]]:
             elif kind == "system-start":
                 bar.update(task_id, description=f"{event['system']}", completed=0, total=None)
             elif kind == "system":
-                console.print(system_line(event["entry"]), highlight=False)
+                took = f" ({event['wall_s']:.0f} s)" if "wall_s" in event else ""
+                console.print(system_line(event["entry"]) + took, highlight=False)
 
         yield on_event
 

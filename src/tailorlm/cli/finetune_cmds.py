@@ -74,6 +74,12 @@ def finetune_cmd(
     if task is None:
         raise ConfigError("Missing TASK.", hint="tailor finetune sql-sales, or --resume RUN")
     if target:
+        if method or rank or max_steps or set_ or train_sizes:
+            raise ConfigError(
+                "--target runs a provider's fine-tuning job, which takes only --model, --epochs, "
+                "--batch-size, --lr, --seed, --prompt and --out.",
+                hint="drop --method/--rank/--max-steps/--set/--train-sizes, or fine-tune locally",
+            )
         return _remote(task, target, model, epochs, batch_size, lr, seed, prompt, out, reuse)
     options = {
         "method": method,

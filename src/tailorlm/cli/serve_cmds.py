@@ -38,8 +38,10 @@ def serve_cmd(
         ),
     ] = None,
 ) -> None:
-    """Serve the base model and every tailored model in the run store behind an
-    OpenAI-compatible API (chat completions, files, fine-tuning jobs)."""
+    """Serve the base model and every tailored model behind an OpenAI-compatible API.
+
+    Tailored models come from the run store (fine-tuning and prompt-optimization runs); the API
+    covers chat completions (streaming too), files and fine-tuning jobs."""
     from tailorlm.server import ServerSettings, serve
 
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:

@@ -31,6 +31,7 @@ from tailorlm.tasks import Task, load_task
 
 KIND = "finetune-remote"
 PROGRAM_FILE = "program.json"
+JOB_FILE = "job.json"
 FINAL = ("succeeded", "failed", "cancelled")
 EventFn = Callable[[dict[str, Any]], None]
 
@@ -119,6 +120,14 @@ def remote_finetune(
         path = done.dir / PROGRAM_FILE
         return RemoteOutcome(done.id, s["job_id"], s["fine_tuned_model"], base_url, s, path, True)
     api = _Api(base_url, api_key)
+    previous = store.resume_candidates(KIND, config_hash(record), data_hash) if reuse else None
+    if previous is not None and (previous.dir / JOB_FILE).is_file():
+        # Interrupted while following: the job went on remotely; follow it again.
+        job = previous.read_json(JOB_FILE)
+        writer = store.reopen(previous.id)
+        with writer:
+            summary = _follow_to_end(api, writer, job, progress, poll_s)
+        return _outcome(store, writer.id, summary, base_url)
     files = _upload(api, task, program)  # before the run exists: bad data leaves nothing
     writer = store.start(
         KIND,
@@ -131,10 +140,12 @@ def remote_finetune(
     with writer:
         writer.write_json(PROGRAM_FILE, program.to_dict())
         summary = _run_job(api, writer, record, files, name, progress, poll_s)
-    path = store.get(writer.id).dir / PROGRAM_FILE
-    return RemoteOutcome(
-        writer.id, summary["job_id"], summary["fine_tuned_model"], base_url, summary, path
-    )
+    return _outcome(store, writer.id, summary, base_url)
+
+
+def _outcome(store: RunStore, run_id: str, summary: dict[str, Any], url: str) -> RemoteOutcome:
+    path = store.get(run_id).dir / PROGRAM_FILE
+    return RemoteOutcome(run_id, summary["job_id"], summary["fine_tuned_model"], url, summary, path)
 
 
 def _upload(api: _Api, task: Task, program: PromptProgram) -> dict[str, str]:
@@ -154,7 +165,6 @@ def _run_job(
     poll_s: float,
 ) -> dict[str, Any]:
     """Create the job and follow it; its summary once it succeeded."""
-    started = time.perf_counter()
     body = {
         "model": record["model"],
         **files,
@@ -167,9 +177,17 @@ def _run_job(
     if name:
         body["suffix"] = name[:64]
     job = api.call("POST", "/fine_tuning/jobs", json=body)
+    writer.write_json(JOB_FILE, job)  # first, so an interrupted command can follow it again
+    return _follow_to_end(api, writer, job, progress, poll_s)
+
+
+def _follow_to_end(
+    api: _Api, writer: RunWriter, job: dict[str, Any], progress: EventFn | None, poll_s: float
+) -> dict[str, Any]:
+    started = time.perf_counter()
     writer.set_summary({"job_id": job["id"], "base_url": api.base_url})
     job = _follow(api, job, writer, progress or (lambda event: None), poll_s)
-    writer.write_json("job.json", job)
+    writer.write_json(JOB_FILE, job)
     if job["status"] != "succeeded":
         error = (job.get("error") or {}).get("message") or job["status"]
         raise ModelError(
@@ -182,7 +200,10 @@ def _run_job(
         "base_url": api.base_url,
         "trained_tokens": job.get("trained_tokens"),
         "hyperparameters": job.get("hyperparameters"),
-        "wall_s": time.perf_counter() - started,
+        # The job's own clock (queue + training), or ours if the server gives none.
+        "wall_s": (job.get("finished_at") or 0) - (job.get("created_at") or 0)
+        if job.get("finished_at")
+        else time.perf_counter() - started,
     }
     writer.set_summary(summary)
     return summary
@@ -192,7 +213,7 @@ def _follow(
     api: _Api, job: dict[str, Any], writer: RunWriter, progress: EventFn, poll_s: float
 ) -> dict[str, Any]:
     """Poll the job until it ends, passing each new event on (oldest first) and keeping it."""
-    seen: set[str] = set()
+    seen = {event["id"] for event in writer.read_jsonl("events.jsonl")}  # from before a resume
     while True:
         events = api.call("GET", f"/fine_tuning/jobs/{job['id']}/events", params={"limit": 100})
         for event in reversed(events.get("data", [])):

@@ -5,7 +5,8 @@ stated number may come from), the key facts in `meta`, the data file among the r
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,10 +78,23 @@ def pandas_execution(prediction: str, example: Example, resources: Mapping[str, 
     )
 
 
+_PART = re.compile(r"\b([a-z_]+)=([0-9]*\.?[0-9]+)")
+
+
+def part_means(rows: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """Mean of each score part (`faithfulness=0.50 ...` in the rows' reasons) over a run's
+    examples.jsonl rows, e.g. {"faithfulness": 0.91, "coverage": 0.4, "similarity": 0.77}."""
+    sums: dict[str, list[float]] = {}
+    for row in rows:
+        for name, value in _PART.findall(str(row.get("reason", ""))):
+            sums.setdefault(name, []).append(float(value))
+    return {name: sum(v) / len(v) for name, v in sums.items()}
+
+
 ANALYST_METRICS: dict[str, Any] = {
     "label_fields": label_fields,
     "report_bullets": report_bullets,
     "explanation": explanation,
     "pandas_execution": pandas_execution,
 }
-__all__: Sequence[str] = ["ANALYST_METRICS", "input_texts", "meta_facts"]
+__all__: Sequence[str] = ["ANALYST_METRICS", "input_texts", "meta_facts", "part_means"]

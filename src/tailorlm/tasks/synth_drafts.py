@@ -129,6 +129,10 @@ def _source_drafts(s: Source, rng: random.Random) -> Iterator[Draft]:
             yield from _filtered(s, f, value, rng)
     for f in s.filters[:3]:
         yield from _filtered_by_year(s, f, rng)
+    yield from _by_year(s, rng)
+
+
+def _by_year(s: Source, rng: random.Random) -> Iterator[Draft]:
     for expr, name, years in s.dates:
         for year in years[-3:]:
             where = f"WHERE strftime('%Y', {expr}) = '{year}'"

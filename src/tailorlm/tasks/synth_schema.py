@@ -87,10 +87,11 @@ def read_schema(db: Path, seed: int = 0) -> Schema:
     conn = connect_readonly(db)
     rng = random.Random(seed)
     try:
-        names = [r[0] for r in conn.execute(
+        sql = (
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
             "ORDER BY name"
-        )]  # fmt: skip
+        )
+        names = [r[0] for r in conn.execute(sql)]
         tables = {n: _table(conn, n, rng) for n in names}
         fks = tuple(fk for n in names for fk in _foreign_keys(conn, n, tables))
     except sqlite3.Error as exc:
@@ -121,9 +122,8 @@ def _column(
 ) -> Column:
     if key or name.lower() == "id" or name.lower().endswith("_id"):
         return Column(name, "key", ())
-    sample = [r[0] for r in conn.execute(
-        f"SELECT DISTINCT {q(name)} FROM {q(table)} WHERE {q(name)} IS NOT NULL LIMIT 200"
-    )]  # fmt: skip
+    sql = f"SELECT DISTINCT {q(name)} FROM {q(table)} WHERE {q(name)} IS NOT NULL LIMIT 200"
+    sample = [r[0] for r in conn.execute(sql)]
     if not sample:
         return Column(name, "text", ())
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in sample):
