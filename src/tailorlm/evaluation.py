@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tailorlm.backends.base import Backend
-from tailorlm.metrics import get_metric
+from tailorlm.metrics import corpus_metrics, get_metric
 from tailorlm.metrics.stats import bootstrap_ci
 from tailorlm.prompting.extract import PARSERS
 from tailorlm.prompting.program import PromptProgram
@@ -58,10 +58,12 @@ class EvalSummary:
     throughput_tokens_s: float
     wall_s: float
     failure_reasons: Mapping[str, int]
+    corpus: Mapping[str, Any] = field(default_factory=dict)  # run-level: macro-F1, score parts
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["failure_reasons"] = dict(self.failure_reasons)
+        data["corpus"] = dict(self.corpus)
         return data
 
 
@@ -118,7 +120,9 @@ def iter_results(
         yield rows
 
 
-def summarize(rows: Iterable[Mapping[str, Any]], wall_s: float, *, seed: int = 0) -> EvalSummary:
+def summarize(
+    rows: Iterable[Mapping[str, Any]], wall_s: float, *, seed: int = 0, metric: str | None = None
+) -> EvalSummary:
     rows = list(rows)
     scores = np.array([r["score"] for r in rows], dtype=float)
     quality, low, high = bootstrap_ci(scores.tolist(), seed=seed)
@@ -137,6 +141,7 @@ def summarize(rows: Iterable[Mapping[str, Any]], wall_s: float, *, seed: int = 0
         throughput_tokens_s=float(completion.sum() / wall_s) if wall_s > 0 else 0.0,
         wall_s=wall_s,
         failure_reasons=dict(reasons.most_common()),
+        corpus=corpus_metrics(metric, rows) if metric else {},
     )
 
 

@@ -70,7 +70,8 @@ def run_eval(
         rows = _evaluate_into(
             writer, task, examples, program, backend or LazyBackend(model), options, progress
         )
-        summary = summarize(rows, writer.read_json(STATE_FILE)["wall_s"], seed=options.seed)
+        wall_s = writer.read_json(STATE_FILE)["wall_s"]
+        summary = summarize(rows, wall_s, seed=options.seed, metric=task.config.metric)
         writer.write_json("metrics.json", summary.to_dict())
         writer.write_json("program.json", program.to_dict())
         writer.set_summary(_short_summary(summary, split, program.name))

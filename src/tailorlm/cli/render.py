@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -84,6 +84,22 @@ def eval_outcome(outcome: Any) -> None:
     if s.failure_reasons:
         reasons = ", ".join(f"{k}: {v}" for k, v in s.failure_reasons.items())
         console.print(f"failures by reason: {reasons}", highlight=False)
+    for line in corpus_lines(s.corpus):
+        console.print(line, highlight=False)
+
+
+def corpus_lines(corpus: Mapping[str, Any]) -> list[str]:
+    """Run-level figures (macro-F1, per-field accuracy, score parts) as text lines."""
+    lines = []
+    if "macro_f1" in corpus:
+        lines.append(f"macro-F1 {_pct(corpus['macro_f1'])}")
+    for name, fig in corpus.get("fields", {}).items():
+        f1 = f", macro-F1 {_pct(fig['macro_f1'])}" if "macro_f1" in fig else ""
+        lines.append(f"{name}: accuracy {_pct(fig['accuracy'])}{f1}")
+    if corpus.get("parts"):
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in corpus["parts"].items())
+        lines.append(f"score parts: {parts}")
+    return lines
 
 
 def comparison_table(task: str, outcomes: Sequence[Any]) -> None:

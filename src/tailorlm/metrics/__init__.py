@@ -7,12 +7,14 @@ can call any metric without knowing what it needs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from tailorlm.errors import MetricError
-from tailorlm.metrics.analyst import ANALYST_METRICS
-from tailorlm.metrics.classification import label_match
+from tailorlm.metrics.analyst import ANALYST_METRICS, part_means
+from tailorlm.metrics.classification import extract_label, label_match, macro_f1
+from tailorlm.metrics.fields import corpus_report
 from tailorlm.metrics.sql_exec import sql_execution
 from tailorlm.metrics.text import exact_match, sql_exact_match
 from tailorlm.types import Example, Score
@@ -68,6 +70,23 @@ _REGISTRY: dict[str, Metric] = {
 METRIC_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
 
+def corpus_metrics(name: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Run-level figures a per-example mean hides, from stored rows (`prediction`, `gold`,
+    `reason`): macro-F1 for labels (rare classes count as much as common ones), and the mean of
+    each score part for the combined analyst scores. {} for metrics without such a view."""
+    if not rows:
+        return {}
+    if name == "classification":
+        golds = [str(r["gold"]) for r in rows]
+        labels = sorted(set(golds))
+        preds = [extract_label(str(r["prediction"]), labels) or "" for r in rows]
+        return {"macro_f1": macro_f1(preds, golds, labels=labels)}
+    if name == "label_fields":
+        return {"fields": corpus_report(rows)}
+    parts = part_means(rows)
+    return {"parts": parts} if parts else {}
+
+
 def get_metric(name: str) -> Metric:
     """The registered metric called `name`; MetricError listing the choices otherwise."""
     try:
@@ -78,4 +97,4 @@ def get_metric(name: str) -> Metric:
         ) from None
 
 
-__all__ = ["METRIC_NAMES", "Metric", "get_metric", "resolve_db"]
+__all__ = ["METRIC_NAMES", "Metric", "corpus_metrics", "get_metric", "resolve_db"]
