@@ -133,3 +133,60 @@ def test_concurrency_limit_holds_across_callers():
         for t in callers:
             t.join()
     assert inflight["max"] == 2
+
+
+KEY = "s3cret-flag-key"
+
+
+@pytest.mark.parametrize("command", [["eval", "sql-sales"], ["prompt", "try", "sql-sales"]])
+def test_api_key_flag_reaches_the_server_and_is_never_stored(command, monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from tailorlm.cli.app import app as cli
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    server, _ = build_app(api_key=KEY)
+    with live_server(server) as url:
+        args = [*command, "--model", f"openai:fake-base@{url}", "--limit", "2"]
+        without = CliRunner().invoke(cli, args)
+        with_key = CliRunner().invoke(cli, [*args, "--api-key", KEY])
+    assert without.exit_code == 1 and "401" in without.output
+    assert with_key.exit_code == 0, with_key.output
+    assert KEY not in with_key.output
+    home = tmp_path / "tailor-home"
+    configs = list(home.rglob("config.json"))
+    assert configs  # the run was stored ...
+    for path in home.rglob("*"):  # ... and the key is nowhere in it
+        assert not path.is_file() or KEY.encode() not in path.read_bytes(), path
+
+
+def test_compare_passes_the_api_key_to_its_model(monkeypatch):
+    from typer.testing import CliRunner
+
+    from tailorlm.cli.app import app as cli
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    answers = []
+
+    def fake_compare(task, *, backend=None, **kwargs):
+        answers.append(backend.generate([({"role": "user", "content": "hi"},)])[0].text)
+        raise ConfigError("stop after the first call")
+
+    monkeypatch.setattr("tailorlm.compare.run_compare", fake_compare)
+    server, _ = build_app(api_key=KEY)
+    with live_server(server) as url:
+        args = ["compare", "sql-sales", "--model", f"openai:fake-base@{url}", "--api-key", KEY]
+        result = CliRunner().invoke(cli, args)
+    assert answers == ["user: hi"], result.output
+    assert KEY not in result.output
+
+
+def test_load_backend_takes_the_key_before_the_environment(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "from-env")
+    server, _ = build_app(api_key=KEY)
+    with live_server(server) as url:
+        spec = f"openai:fake-base@{url}"
+        with pytest.raises(ModelError):
+            load_backend(spec).generate([({"role": "user", "content": "q"},)])
+        reply = load_backend(spec, api_key=KEY).generate([({"role": "user", "content": "q"},)])
+    assert reply[0].text == "user: q"

@@ -117,3 +117,47 @@ def test_fake_backend_answers_and_stops():
     fake = FakeBackend({"orders": "SELECT COUNT(*) FROM orders; -- done"}, default="?")
     out = fake.generate(_batch(["How many orders?", "other"]), GenerationOptions(stop=(";",)))
     assert [c.text for c in out] == ["SELECT COUNT(*) FROM orders", "?"]
+
+
+def _streamed(backend, batch, options):
+    pieces: dict[int, list[str]] = {i: [] for i in range(len(batch))}
+    out = backend.generate_stream(batch, options, lambda row, text: pieces[row].append(text))
+    return out, pieces
+
+
+# The tiny random model's greedy output is all newlines; sampling gives varied words and bytes.
+SAMPLED = {"temperature": 1.0, "seed": 3}
+
+
+@pytest.mark.parametrize("sampling", [{}, SAMPLED])
+def test_streamed_pieces_join_to_the_generated_text(tiny_backend, sampling):
+    options = GenerationOptions(max_new_tokens=16, batch_size=3, **sampling)
+    plain = tiny_backend.generate(_batch(QUESTIONS), options)
+    out, pieces = _streamed(tiny_backend, _batch(QUESTIONS), options)
+    assert [c.text for c in out] == [c.text for c in plain]  # streaming changes nothing
+    for row, completion in enumerate(out):
+        assert "".join(pieces[row]) == completion.text
+        assert all(pieces[row])
+    assert any(len(p) > 1 for p in pieces.values())  # sent as generated, not at the end
+
+
+def test_streaming_holds_back_a_stop_string(tiny_backend):
+    free = tiny_backend.generate(
+        _batch(QUESTIONS[:2]), GenerationOptions(max_new_tokens=16, **SAMPLED)
+    )
+    stop = free[0].text[4:9]
+    options = GenerationOptions(max_new_tokens=16, stop=(stop,), **SAMPLED)
+    plain = tiny_backend.generate(_batch(QUESTIONS[:2]), options)
+    out, pieces = _streamed(tiny_backend, _batch(QUESTIONS[:2]), options)
+    assert [c.text for c in out] == [c.text for c in plain]
+    assert stop not in out[0].text and len(out[0].text) < len(free[0].text)
+    for row, completion in enumerate(out):
+        assert "".join(pieces[row]) == completion.text
+
+
+def test_fake_backend_streams_word_by_word():
+    backend = FakeBackend(default="one two  three\n")
+    pieces: list[str] = []
+    out = backend.generate_stream(_batch(["q"]), None, lambda row, text: pieces.append(text))
+    assert pieces == ["one ", "two  ", "three\n"]
+    assert "".join(pieces) == out[0].text

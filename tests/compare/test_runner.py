@@ -141,3 +141,25 @@ def test_the_report_layer_reads_what_compare_writes(sql_task):
     parsed = schema.parse_comparison(c)
     assert [s.id for s in parsed.systems] == IDS
     assert parsed.system("finetuned").status == "not_possible"
+
+
+def test_cpu_threads_are_chosen_once_from_the_load_before_the_run(monkeypatch):
+    import os
+
+    import torch
+
+    from tailorlm.compare.runner import cpu_threads_fixed
+    from tailorlm.finetune.train import cpu_threads
+
+    if torch.cuda.is_available():
+        pytest.skip("GPU: threads are left alone")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    before = torch.get_num_threads()
+    with cpu_threads_fixed():
+        assert torch.get_num_threads() == 2
+        # later, this process's own work raises the load; fine-tuning keeps the choice
+        monkeypatch.setattr(os, "getloadavg", lambda: (2.0, 2.0, 2.0))
+        assert cpu_threads() == 2
+    assert torch.get_num_threads() == before and "OMP_NUM_THREADS" not in os.environ

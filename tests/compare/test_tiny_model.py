@@ -9,8 +9,8 @@ from tailorlm.store import RunStore
 from .helpers import tiny
 
 
-def test_all_five_systems_run_with_a_local_model(tiny_model_dir):
-    preset = tiny(test_limit=4, max_new_tokens=6)
+def test_all_five_systems_and_the_learning_curve_with_a_local_model(tiny_model_dir):
+    preset = tiny(test_limit=4, max_new_tokens=6, curve_sizes=(12, 24))
     outcome = run_compare("sql-sales", model=str(tiny_model_dir), preset=preset)
     c = outcome.comparison
     systems = {s["id"]: s for s in c["systems"]}
@@ -33,4 +33,8 @@ def test_all_five_systems_run_with_a_local_model(tiny_model_dir):
         (p["a"], p["b"]) for p in c["comparisons"]
     }
     assert c["hardware"]["device"] in ("cpu", "cuda") and c["wall_s"] > 0
+    curve = c["learning_curve"]
+    assert [p["n_train"] for p in curve] == [12, 24]
+    assert curve[1]["run_id"] == tuned["runs"]["finetune"]  # the system's own run, reused
+    assert curve[1]["score"] == tuned["quality"]["score"] and curve[0]["dev_loss"] > 0
     assert RunStore().get(outcome.run_id).is_complete

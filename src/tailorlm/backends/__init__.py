@@ -21,11 +21,15 @@ __all__ = [
 
 
 def load_backend(
-    spec: str | None = None, *, device: str | None = None, adapter: str | Path | None = None
+    spec: str | None = None,
+    *,
+    device: str | None = None,
+    adapter: str | Path | None = None,
+    api_key: str | None = None,
 ) -> Backend:
     """Build the backend a model spec names: `openai:MODEL@BASE_URL` is an OpenAI-compatible
-    endpoint (key from OPENAI_API_KEY), anything else a local transformers model, optionally
-    with a PEFT adapter folder on top."""
+    endpoint (key `api_key`, else OPENAI_API_KEY), anything else a local transformers model
+    (which ignores `api_key`), optionally with a PEFT adapter folder on top."""
     from tailorlm.backends.http import OpenAIHTTPBackend, is_http_spec
     from tailorlm.backends.local import LocalBackend
 
@@ -35,7 +39,7 @@ def load_backend(
                 f"An adapter cannot be applied to the remote model {spec}",
                 hint="serve the fine-tuned model on that server, or use a local base model",
             )
-        return OpenAIHTTPBackend(str(spec))
+        return OpenAIHTTPBackend(str(spec), api_key=api_key)
 
     return LocalBackend(spec, device=device, adapter=adapter)
 
@@ -50,6 +54,7 @@ class LazyBackend:
         *,
         device: str | None = None,
         adapter: str | Path | None = None,
+        api_key: str | None = None,
     ) -> None:
         self.name = spec or DEFAULT_MODEL
         if adapter:
@@ -57,13 +62,16 @@ class LazyBackend:
 
             self.name += f"+{adapter_label(adapter)}"
         self._spec, self._device, self._adapter = spec, device, adapter
+        self._api_key = api_key  # kept out of `name`, which runs store in their config
         self._backend: Backend | None = None
 
     @property
     def loaded(self) -> Backend:
         if self._backend is None:
             extra = {"adapter": self._adapter} if self._adapter else {}
-            self._backend = load_backend(self._spec, device=self._device, **extra)
+            self._backend = load_backend(
+                self._spec, device=self._device, api_key=self._api_key, **extra
+            )
         return self._backend
 
     def generate(self, batch, options=None):  # type: ignore[no-untyped-def]

@@ -4,9 +4,11 @@ or a lookup table keyed by the last user message."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from tailorlm.backends.streaming import OnText
 from tailorlm.types import Completion, GenerationOptions, Messages
 
 Responder = Callable[[Messages], str]
@@ -61,6 +63,17 @@ class FakeBackend:
                 )
             )
         return out
+
+    def generate_stream(
+        self, batch: Sequence[Messages], options: GenerationOptions | None, on_text: OnText
+    ) -> list[Completion]:
+        """`generate`, then each answer sent word by word (a word and its following space)."""
+        completions = self.generate(batch, options)
+        for row, completion in enumerate(completions):
+            for piece in re.findall(r"\S*\s*", completion.text):
+                if piece:
+                    on_text(row, piece)
+        return completions
 
 
 def _apply_stop(text: str, stop: Sequence[str]) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from tailorlm.backends.models import ResolvedModel, quiet_transformers, resolve_model
 from tailorlm.backends.prefix import PrefixCache, layout
+from tailorlm.backends.streaming import OnText, RowTexts
 from tailorlm.errors import ModelError
 from tailorlm.hardware import cpu_bf16
 from tailorlm.types import Completion, GenerationOptions, Messages
@@ -84,16 +85,29 @@ class LocalBackend:
     def generate(
         self, batch: Sequence[Messages], options: GenerationOptions | None = None
     ) -> list[Completion]:
-        options = options or GenerationOptions()
+        return self._generate(batch, options or GenerationOptions(), None)
+
+    def generate_stream(
+        self, batch: Sequence[Messages], options: GenerationOptions | None, on_text: OnText
+    ) -> list[Completion]:
+        """`generate`, calling `on_text(row, new_text)` as each row's text grows (the pieces
+        join to the row's final text; see backends/streaming.py)."""
+        return self._generate(batch, options or GenerationOptions(), on_text)
+
+    def _generate(
+        self, batch: Sequence[Messages], options: GenerationOptions, on_text: OnText | None
+    ) -> list[Completion]:
         seqs = [self._encode(self.render(m)) for m in batch]
         prefix = self.prefixes.prefix_for(seqs) if self.prefixes is not None else ()
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]), reverse=True)
         results: list[Completion | None] = [None] * len(seqs)
         for start in range(0, len(order), options.batch_size):
             chunk = order[start : start + options.batch_size]
-            for i, completion in zip(
-                chunk, self._generate_chunk([seqs[i] for i in chunk], prefix, options)
-            ):
+            rows = RowTexts(chunk, options.stop, on_text) if on_text is not None else None
+            completions = self._generate_chunk([seqs[i] for i in chunk], prefix, options, rows)
+            if rows is not None:
+                rows.finish(completions)
+            for i, completion in zip(chunk, completions):
                 results[i] = completion
         return [r for r in results if r is not None]
 
@@ -101,12 +115,18 @@ class LocalBackend:
         return list(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
 
     def _generate_chunk(
-        self, seqs: list[list[int]], prefix: tuple[int, ...], options: GenerationOptions
+        self,
+        seqs: list[list[int]],
+        prefix: tuple[int, ...],
+        options: GenerationOptions,
+        rows: RowTexts | None = None,
     ) -> list[Completion]:
         import torch
 
         ids, mask = layout(seqs, len(prefix), self.tokenizer.pad_token_id, self.device)
         kwargs = self._generate_kwargs(options)
+        if rows is not None:
+            kwargs["streamer"] = _row_streamer(self.tokenizer, rows)
         started = time.perf_counter()
         if prefix and self.prefixes is not None:
             kwargs["past_key_values"] = self.prefixes.cache_for(prefix, len(seqs))
@@ -156,6 +176,34 @@ class LocalBackend:
             latency_s=elapsed,
             finish_reason="stop" if finished else "length",
         )
+
+
+def _row_streamer(tokenizer: Any, rows: RowTexts) -> Any:
+    """A transformers streamer that hands each row's decoded output to `rows` every step."""
+    from transformers.generation.streamers import BaseStreamer
+
+    eos = tokenizer.eos_token_id
+
+    class RowStreamer(BaseStreamer):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.ids: list[list[int]] = [[] for _ in rows.rows]
+            self.prompt_seen = False
+
+        def put(self, value: Any) -> None:
+            if not self.prompt_seen:  # generate hands over the prompt first
+                self.prompt_seen = True
+                return
+            for position, token in enumerate(value.reshape(-1).tolist()):
+                if rows.done[position]:
+                    continue  # finished rows get padding; `_completion` ignores it too
+                self.ids[position].append(token)
+                text = tokenizer.decode(self.ids[position], skip_special_tokens=True)
+                rows.update(position, text, finished=token == eos)
+
+        def end(self) -> None:
+            pass
+
+    return RowStreamer()
 
 
 def _offline(resolved: ResolvedModel) -> bool:

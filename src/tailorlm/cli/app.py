@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from tailorlm.cli.errors import TailorGroup
+from tailorlm.cli.prompt_cmds import ApiKeyOpt
 
 app = typer.Typer(
     cls=TailorGroup,
@@ -107,6 +108,7 @@ def eval_cmd(
     ] = "zero-shot",
     prompt: Annotated[Path | None, typer.Option(help="A saved prompt program (YAML/JSON).")] = None,
     model: ModelOpt = None,
+    api_key: ApiKeyOpt = None,
     split: Annotated[str, typer.Option(help="train, dev or test.")] = "test",
     limit: Annotated[int | None, typer.Option(min=1, help="Evaluate the first N examples.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Requests generated together.")] = 8,
@@ -138,7 +140,7 @@ def eval_cmd(
         prompt = prompt or program_path_for_run(adapter)
         backend = LazyBackend(base, adapter=adapter_dir)
     else:
-        backend = LazyBackend(model)
+        backend = LazyBackend(model, api_key=api_key)
     with render.progress_bar(
         f"eval {loaded.name} [{Path(prompt).name if prompt else strategy}]"
     ) as advance:

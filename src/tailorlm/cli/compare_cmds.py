@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
+from tailorlm.cli.prompt_cmds import ApiKeyOpt
+
 log = logging.getLogger("tailorlm")
 DEMO_TASK = "sql-sales"
 
@@ -48,6 +50,7 @@ def register(app: typer.Typer) -> None:
 def compare_cmd(
     task: Annotated[str, typer.Argument(help="Built-in task name or task folder.")],
     model: ModelOpt = None,
+    api_key: ApiKeyOpt = None,
     preset: PresetOpt = "quick",
     budget: BudgetOpt = None,
     limit: LimitOpt = None,
@@ -58,26 +61,51 @@ def compare_cmd(
 ) -> None:
     """Measure zero-shot, the best hand-built prompt, the optimized prompt, the fine-tuned
     model and fine-tuned + optimized prompt side by side on TASK's test split."""
-    _compare(task, model=model, preset=preset, budget=budget, limit=limit, reuse=reuse, out=out)
+    _compare(
+        task,
+        model=model,
+        api_key=api_key,
+        preset=preset,
+        budget=budget,
+        limit=limit,
+        reuse=reuse,
+        out=out,
+    )
 
 
 def demo_cmd(
     model: ModelOpt = None,
+    api_key: ApiKeyOpt = None,
     limit: LimitOpt = None,
     out: OutOpt = None,
 ) -> None:
     """`tailor compare sql-sales --preset quick` with the default model: all five systems on the
     built-in text-to-SQL task, then where the HTML report is."""
-    _compare(DEMO_TASK, model=model, preset="quick", budget=None, limit=limit, reuse=True, out=out)
+    _compare(
+        DEMO_TASK,
+        model=model,
+        api_key=api_key,
+        preset="quick",
+        budget=None,
+        limit=limit,
+        reuse=True,
+        out=out,
+    )
 
 
-def _compare(task: str, *, out: Path | None, **kwargs: Any) -> None:
+def _compare(task: str, *, out: Path | None, api_key: str | None, **kwargs: Any) -> None:
+    from tailorlm.backends import LazyBackend
+    from tailorlm.backends.http import is_http_spec
     from tailorlm.cli.render import console
     from tailorlm.compare import run_compare
 
+    if api_key and is_http_spec(kwargs["model"]):  # the key reaches the model, not the config
+        kwargs["backend"] = LazyBackend(kwargs["model"], api_key=api_key)
+
     with _progress() as progress:
         outcome = run_compare(task, progress=progress, **kwargs)
-    note = " (reused stored comparison)" if outcome.reused else ""
+    wall = outcome.comparison.get("wall_s") or 0.0
+    note = " (reused stored comparison)" if outcome.reused else f" in {wall:.0f} s"
     console.print(f"run [bold]{outcome.run_id}[/bold]{note}", highlight=False)
     html = show_report(outcome.comparison, out or outcome.run_dir)
     if html is not None:

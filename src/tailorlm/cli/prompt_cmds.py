@@ -25,6 +25,15 @@ ModelOpt = Annotated[
         "--model", "-m", help="smollm2-135m (default), a HF folder, a .gguf file or a hub id."
     ),
 ]
+# Never echoed or stored: runs record the model spec only.
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        help="Key for an openai:MODEL@BASE_URL model (default: the OPENAI_API_KEY variable).",
+        show_default=False,
+    ),
+]
 PromptOpt = Annotated[
     Path | None, typer.Option("--prompt", help="A saved prompt program (YAML/JSON).")
 ]
@@ -57,6 +66,7 @@ def optimize_cmd(
     task: TaskArg,
     budget: Annotated[int, typer.Option(min=1, help="Most model calls the search may make.")] = 150,
     model: ModelOpt = None,
+    api_key: ApiKeyOpt = None,
     prompt: Annotated[
         Path | None, typer.Option("--prompt", help="Program to start from (default: schema-role).")
     ] = None,
@@ -103,9 +113,15 @@ def optimize_cmd(
         proposals=proposals if proposer else 0,
         similarity=similarity,
     )
-    backend = LazyBackend(model)
+    backend = LazyBackend(model, api_key=api_key)
     # The student can propose too; it is then loaded once.
-    writer = None if not proposer else backend if proposer == model else LazyBackend(proposer)
+    writer = (
+        None
+        if not proposer
+        else backend
+        if proposer == model
+        else LazyBackend(proposer, api_key=api_key)
+    )
     with render.progress_bar(f"optimize {loaded.name} (model calls)") as advance:
         outcome = optimize_prompt(
             loaded,
@@ -131,6 +147,7 @@ def try_cmd(
     strategy: StrategyOpt = None,
     persona: PersonaOpt = None,
     model: ModelOpt = None,
+    api_key: ApiKeyOpt = None,
     split: Annotated[str, typer.Option(help="dev (default), train or test.")] = "dev",
     limit: Annotated[int, typer.Option(min=1, help="Examples to run.")] = 20,
     max_new_tokens: MaxTokensOpt = None,
@@ -145,7 +162,7 @@ def try_cmd(
 
     loaded = load_task(task)
     path = _program_file(loaded, prompt, strategy, persona)
-    backend = LazyBackend(model)
+    backend = LazyBackend(model, api_key=api_key)
     with render.progress_bar(f"try {path.stem} on {loaded.name}/{split}") as advance:
         outcome = run_eval(
             loaded,

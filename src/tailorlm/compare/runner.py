@@ -12,6 +12,8 @@ import logging
 import os
 import platform
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -88,7 +90,7 @@ def run_compare(
         return CompareOutcome(done.id, done.read_json(FILE), True, False, done.dir / FILE)
     writer, resumed = _open_writer(store, config, data_hash, task.name, model or base.name)
     trainable = model if backend is not None else (model or DEFAULT_MODEL)
-    with writer:
+    with writer, cpu_threads_fixed():
         ctx = _context(task, chosen, store, trainable, base, progress)
         comparison = _compare(ctx, writer.id, model or base.name, started)
         writer.write_json(FILE, comparison)
@@ -246,6 +248,31 @@ def _short_summary(comparison: dict[str, Any]) -> dict[str, Any]:
         "best": best["id"] if best else None,
         "wall_s": comparison["wall_s"],
     }
+
+
+@contextmanager
+def cpu_threads_fixed() -> Iterator[None]:
+    """On a CPU, choose the intra-op thread count once, before this process adds load of its
+    own, and keep it for every step. PyTorch's OpenMP threads wait on each other at every op, so
+    2 threads on 2 cores that other work also uses run many times slower than 1 (measured here:
+    one request took 38 s instead of 3). Fine-tuning picks its threads from the load average,
+    which by then counts this process's own generation; OMP_NUM_THREADS makes it keep ours."""
+    import torch
+
+    if torch.cuda.is_available() or os.environ.get("OMP_NUM_THREADS"):
+        yield
+        return
+    from tailorlm.finetune.train import cpu_threads
+
+    before = torch.get_num_threads()
+    threads = cpu_threads()
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        os.environ.pop("OMP_NUM_THREADS", None)
+        torch.set_num_threads(before)
 
 
 def hardware() -> dict[str, Any]:

@@ -4,14 +4,13 @@ A request to a tailored model gets its prompt program applied: the program's sys
 context and template replace the client's system turn, the last user message fills the
 template's first input field (or, if it is a JSON object, the fields it names), and the
 program's answer parser is applied to the output, so the answer is the one that was measured.
-Streaming sends the answer as server-sent events once the batch it was generated in is done."""
+Streaming sends tokens as they are generated (server/sse.py), except for a tailored model whose
+parser rewrites the whole output: its answer is sent once it is complete."""
 
 from __future__ import annotations
 
 import json
-import secrets
-import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -24,9 +23,9 @@ from tailorlm.server.schemas import (
     Choice,
     ListOf,
     ModelCard,
-    Usage,
 )
 from tailorlm.server.settings import ServerSettings
+from tailorlm.server.sse import completion_id, live_events, sse_events, usage
 from tailorlm.types import Completion, Example, GenerationOptions, Messages
 
 
@@ -50,10 +49,17 @@ def router(registry: Registry, settings: ServerSettings) -> Any:
         messages = request_messages(entry, req)
         options = generation_options(req, settings, entry)
         scheduler = await registry.scheduler(entry)
+        include_usage = bool(req.stream_options and req.stream_options.include_usage)
+        if req.stream and raw_answer(entry):
+
+            def submit(on_text: Callable[[str], None]) -> Any:
+                return scheduler.submit(messages, options, on_text)
+
+            live = live_events(req.model, submit, include_usage)
+            return StreamingResponse(live, media_type="text/event-stream")
         completion = await scheduler.submit(messages, options)
         answer = parse_answer(entry, completion.text)
         if req.stream:
-            include_usage = bool(req.stream_options and req.stream_options.include_usage)
             events = sse_events(req.model, answer, completion, include_usage)
             return StreamingResponse(events, media_type="text/event-stream")
         return response(req.model, answer, completion)
@@ -149,21 +155,22 @@ def generation_options(
     )
 
 
+def raw_answer(entry: ModelEntry) -> bool:
+    """Whether the answer is the model's output as generated (so it can be streamed live)."""
+    return entry.program is None or entry.passthrough or entry.program.parser == "raw"
+
+
 def parse_answer(entry: ModelEntry, text: str) -> str:
-    if entry.program is None or entry.passthrough or entry.program.parser == "raw":
+    if raw_answer(entry) or entry.program is None:  # (the second test is for mypy)
         return text
     from tailorlm.prompting.extract import PARSERS
 
     return PARSERS[entry.program.parser](text)
 
 
-def _id() -> str:
-    return f"chatcmpl-{secrets.token_hex(12)}"
-
-
 def response(model: str, answer: str, completion: Completion) -> ChatCompletion:
     return ChatCompletion(
-        id=_id(),
+        id=completion_id(),
         model=model,
         choices=[
             Choice(
@@ -171,47 +178,5 @@ def response(model: str, answer: str, completion: Completion) -> ChatCompletion:
                 finish_reason="length" if completion.finish_reason == "length" else "stop",
             )
         ],  # type: ignore[arg-type]
-        usage=_usage(completion),
+        usage=usage(completion),
     )
-
-
-def _usage(c: Completion) -> Usage:
-    return Usage(
-        prompt_tokens=c.prompt_tokens,
-        completion_tokens=c.completion_tokens,
-        total_tokens=c.prompt_tokens + c.completion_tokens,
-    )
-
-
-def sse_events(
-    model: str, answer: str, completion: Completion, include_usage: bool
-) -> Iterator[str]:
-    """OpenAI's chunk sequence: the role, the content in pieces, the finish reason, (usage),
-    then `[DONE]`."""
-    base = {
-        "id": _id(),
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": model,
-    }
-
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-        choices = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
-        return f"data: {json.dumps({**base, 'choices': choices, **extra})}\n\n"
-
-    yield chunk({"role": "assistant", "content": ""})
-    for piece in _pieces(answer):
-        yield chunk({"content": piece})
-    yield chunk({}, completion.finish_reason)
-    if include_usage:
-        usage = _usage(completion).model_dump()
-        yield f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n"
-    yield "data: [DONE]\n\n"
-
-
-def _pieces(text: str, size: int = 16) -> Iterator[str]:
-    """Word-aligned pieces that concatenate back to exactly `text`."""
-    words = text.split(" ")
-    for start in range(0, len(words), size):
-        piece = " ".join(words[start : start + size])
-        yield piece if start + size >= len(words) else piece + " "

@@ -5,7 +5,11 @@ Requests queue up; a worker thread takes the first, waits up to `wait_s` for mor
 backend as one `generate` call. A batched forward pass costs little more than a single one on
 a CPU or GPU, so under load throughput grows with the batch while latency stays near one
 batch's. With `enabled=False` requests run one at a time (the baseline the benchmark compares
-against)."""
+against).
+
+A request can pass `on_text`: with a backend that streams (`generate_stream`), it is called on
+the request's event loop with each new piece of its text while the batch is still generating;
+requests that stream and requests that do not share batches."""
 
 from __future__ import annotations
 
@@ -14,11 +18,12 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from tailorlm.backends.base import Backend
+from tailorlm.backends.streaming import StreamingBackend
 from tailorlm.errors import ModelError
 from tailorlm.types import Completion, GenerationOptions, Messages
 
@@ -31,6 +36,7 @@ class _Pending:
     options: GenerationOptions
     future: asyncio.Future[Completion]
     loop: asyncio.AbstractEventLoop
+    on_text: Callable[[str], None] | None = None
 
 
 class BatchScheduler:
@@ -47,12 +53,17 @@ class BatchScheduler:
         self._thread = threading.Thread(target=self._run, name="tailor-batcher", daemon=True)
         self._thread.start()
 
-    async def submit(self, messages: Messages, options: GenerationOptions) -> Completion:
+    async def submit(
+        self,
+        messages: Messages,
+        options: GenerationOptions,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Completion:
         if self._closed:  # unloaded between lookup and submit: the request must not hang
             raise ModelError("The model was unloaded while the request waited.", hint="retry")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Completion] = loop.create_future()
-        self._queue.put(_Pending(messages, options, future, loop))
+        self._queue.put(_Pending(messages, options, future, loop, on_text))
         return await future
 
     def close(self, timeout: float = 30.0) -> None:
@@ -91,11 +102,24 @@ class BatchScheduler:
         options = replace(group[0].options, batch_size=len(group))
         self.batch_sizes[len(group)] += 1
         try:
-            results: Sequence[Any] = self.backend.generate([p.messages for p in group], options)
+            results: Sequence[Any] = self._call_backend(group, options)
         except Exception as exc:  # every waiting request must hear about it
             results = [exc] * len(group)
         for pending, result in zip(group, results):
             pending.loop.call_soon_threadsafe(_settle, pending.future, result)
+
+    def _call_backend(self, group: list[_Pending], options: GenerationOptions) -> Sequence[Any]:
+        batch = [p.messages for p in group]
+        if not any(p.on_text for p in group) or not isinstance(self.backend, StreamingBackend):
+            return self.backend.generate(batch, options)
+
+        def route(row: int, text: str) -> None:
+            pending = group[row]
+            if pending.on_text is not None:
+                # Scheduled before the result is (FIFO), so every piece precedes the end.
+                pending.loop.call_soon_threadsafe(pending.on_text, text)
+
+        return self.backend.generate_stream(batch, options, route)
 
 
 def _settle(future: asyncio.Future[Completion], result: Any) -> None:
