@@ -243,7 +243,9 @@ def _measured(s: Situation, e: Evidence) -> tuple[Answer, list[str]]:
 def advise(situation: Situation, evidence: Evidence | None = None) -> Advice:
     rule, rule_reasons = rule_of_thumb(situation)
     if evidence is None:
-        reasons = rule_reasons or ["nothing stated: start with a prompt, it is cheapest to try"]
+        reasons = rule_reasons or [
+            "nothing you stated points either way: start with a prompt, it is cheapest to try"
+        ]
         notes = ("no comparison run for this task: run `tailor compare TASK` to measure",)
         return Advice(rule, "rules", tuple(reasons), rule_of_thumb=rule, notes=notes)
     if situation.weights_access is False:
