@@ -102,30 +102,6 @@ def corpus_lines(corpus: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def comparison_table(task: str, outcomes: Sequence[Any]) -> None:
-    table = Table(title=f"{task}: test split")
-    table.add_column("measure")
-    for o in outcomes:
-        table.add_column(o.config["program"]["name"], justify="right")
-    best = max(o.summary.quality for o in outcomes)
-    rows: list[tuple[str, Callable[[Any], str]]] = [
-        ("quality", lambda s: _pct(s.quality) + (" *" if s.quality == best else "")),
-        ("95% CI", lambda s: f"{_pct(s.ci_low)}-{_pct(s.ci_high)}"),
-        ("examples", lambda s: str(s.n)),
-        ("prompt tokens/request", lambda s: f"{s.prompt_tokens_mean:.0f}"),
-        ("completion tokens/request", lambda s: f"{s.completion_tokens_mean:.0f}"),
-        ("latency p50 / p95 (s)", lambda s: f"{s.latency_p50_s:.2f} / {s.latency_p95_s:.2f}"),
-        ("throughput (tokens/s)", lambda s: f"{s.throughput_tokens_s:.1f}"),
-        ("wall time (s)", lambda s: f"{s.wall_s:.1f}"),
-    ]
-    for label, fmt in rows:
-        table.add_row(label, *(fmt(o.summary) for o in outcomes))
-    console.print(table)
-    console.print(
-        "* best quality.  Runs: " + ", ".join(o.run_id for o in outcomes), highlight=False
-    )
-
-
 def runs_table(records: Sequence[Any]) -> None:
     table = Table(title="Runs")
     for col in ("id", "kind", "task", "model", "status", "quality", "n", "created"):
