@@ -81,3 +81,11 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     path.write_text(text, encoding="utf-8")
+
+
+def write_task(out: Path, splits: dict[str, list[dict]], task_yaml: str) -> None:
+    """A task folder: one JSONL file per split and its task.yaml."""
+    out.mkdir(parents=True, exist_ok=True)
+    for split, rows in splits.items():
+        write_jsonl(out / f"{split}.jsonl", rows)
+    (out / "task.yaml").write_text(task_yaml, encoding="utf-8")

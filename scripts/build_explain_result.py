@@ -35,7 +35,7 @@ from analyst_tables import (  # noqa: E402
     fmt,
     long_month,
     markdown_table,
-    write_jsonl,
+    write_task,
 )
 
 SEED = 20261127
@@ -377,10 +377,7 @@ def build_rows() -> dict[str, list[dict]]:
 
 
 def write(out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    for split, rows in build_rows().items():
-        write_jsonl(out / f"{split}.jsonl", rows)
-    (out / "task.yaml").write_text(TASK_YAML, encoding="utf-8")
+    write_task(out, build_rows(), TASK_YAML)
 
 
 TASK_YAML = """\

@@ -33,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from analyst_tables import LONG_MONTHS, sales_lines, write_jsonl  # noqa: E402
+from analyst_tables import LONG_MONTHS, sales_lines, write_task  # noqa: E402
 
 from tailorlm.metrics._pandas_child import canonical  # noqa: E402
 
@@ -293,9 +293,7 @@ def write(out: Path) -> None:
     df = load_frame()
     csv = df.assign(order_date=df["order_date"].dt.strftime("%Y-%m-%d")).to_csv(index=False)
     (out / "sales.csv").write_text(csv, encoding="utf-8")
-    for split, rows in build_rows(df).items():
-        write_jsonl(out / f"{split}.jsonl", rows)
-    (out / "task.yaml").write_text(TASK_YAML, encoding="utf-8")
+    write_task(out, build_rows(df), TASK_YAML)
 
 
 TASK_YAML = """\
