@@ -14,6 +14,7 @@ from tailorlm.finetune.data import (
     encode,
     padding_efficiency,
     plan_batches,
+    split_by_tokens,
     shard,
     subset,
 )
@@ -112,3 +113,22 @@ def test_shards_are_disjoint_and_equal_sized():
     batches = [[i] for i in range(7)]
     a, b = shard(batches, 0, 2), shard(batches, 1, 2)
     assert len(a) == len(b) == 3 and not set(map(tuple, a)) & set(map(tuple, b))
+
+
+@pytest.mark.parametrize(
+    ("lengths", "cap", "parts"),
+    [
+        ([10, 30, 20, 40], None, [[3, 1, 2, 0]]),  # no cap: one part, longest first
+        ([10, 30, 20, 40], 0, [[3, 1, 2, 0]]),
+        ([10, 30, 20, 40], 80, [[3, 1], [2, 0]]),  # 2 x 40 fits, 3 x 40 does not
+        ([10, 30, 20, 40], 120, [[3, 1, 2], [0]]),
+        ([100, 10], 50, [[0], [1]]),  # a row over the cap goes alone
+        ([5, 5, 5, 5], 20, [[0, 1, 2, 3]]),
+    ],
+)
+def test_split_by_tokens_bounds_padded_size(lengths, cap, parts):
+    got = split_by_tokens(range(len(lengths)), lengths, cap)
+    assert got == parts
+    assert sorted(i for p in got for i in p) == list(range(len(lengths)))
+    for part in got:
+        assert len(part) == 1 or len(part) * lengths[part[0]] <= (cap or 10**9)

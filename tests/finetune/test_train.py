@@ -162,3 +162,30 @@ def test_weights_digest_tracks_trainable_weights(prep):
     digest = weights_digest(model)
     next(p for n, p in model.named_parameters() if "lora_B" in n).data += 1
     assert weights_digest(model) != digest
+
+
+def test_token_cap_splits_micro_batches_without_changing_the_gradient(prep, tmp_path):
+    """A capped step runs more, smaller forwards; its loss and gradient are the same."""
+    from tailorlm.finetune.train import epoch_steps, train_step
+
+    grads = {}
+    for cap in (0, 64):
+        job = tiny_job(tiny_prepared(prep.model_path, max_batch_tokens=cap), tmp_path / str(cap))
+        accelerator = make_accelerator("fp32")
+        steps = epoch_steps(job, 0, accelerator)
+        assert (len(steps[0]) > 1) == (cap > 0)
+        torch.manual_seed(0)
+        net = completion_loss_module(load_model(job.model_path, job.config, "fp32"))
+        optimizer = make_optimizer(net, job.config)
+        captured = {}
+        step = optimizer.step
+        optimizer.step = lambda: captured.update(
+            {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
+        ) or step()
+        loss, answer, _ = train_step(net, optimizer, accelerator, steps[0], job)
+        grads[cap] = (loss / answer, captured)
+    (loss0, g0), (loss1, g1) = grads[0], grads[64]
+    assert loss0 == pytest.approx(loss1, rel=1e-5)
+    assert g0.keys() == g1.keys() and g0
+    for name in g0:
+        assert torch.allclose(g0[name], g1[name], atol=1e-6, rtol=1e-4), name

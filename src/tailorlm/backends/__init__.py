@@ -77,6 +77,15 @@ class LazyBackend:
     def generate(self, batch, options=None):  # type: ignore[no-untyped-def]
         return self.loaded.generate(batch, options)
 
+    def unload(self) -> None:
+        """Free the loaded model (the next use loads it again), e.g. before training another
+        copy of it, so two copies are not resident at once."""
+        if self._backend is not None:
+            from tailorlm.hardware import release_memory
+
+            self._backend = None
+            release_memory()
+
     def count_tokens(self, text: str) -> int:
         return self.loaded.count_tokens(text)
 

@@ -38,6 +38,7 @@ from tailorlm.compare.systems import (
 )
 from tailorlm.errors import TailorError
 from tailorlm.experiments import default_max_tokens
+from tailorlm.hardware import release_memory
 from tailorlm.store import RunStore, RunWriter, config_hash
 from tailorlm.tasks import Task, load_task
 from tailorlm.types import Example, GenerationOptions
@@ -177,6 +178,7 @@ def _run_systems(
         entry = measure.system_entry(spec, run, status=status, reason=reason, rows=got, probe=probe)
         entries.append(entry)
         timings[spec.id] = time.perf_counter() - started
+        release_memory()
         ctx.emit({"event": "system", "system": spec.id, "entry": entry, "wall_s": timings[spec.id]})
     return entries, rows, timings
 

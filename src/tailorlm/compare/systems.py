@@ -233,6 +233,8 @@ def finetuned(ctx: Context) -> SystemRun:
     from tailorlm.finetune.runner import adapter_path_for_run, program_path_for_run, run_finetune
 
     _check_trainable(ctx)
+    if isinstance(ctx.base, LazyBackend):  # the prompt systems are done with it
+        ctx.base.unload()
     outcome = run_finetune(
         ctx.task,
         model=ctx.model,

@@ -156,6 +156,25 @@ def plan_batches(
     return batches
 
 
+def split_by_tokens(
+    batch: Sequence[int], lengths: Sequence[int], max_tokens: int | None
+) -> list[list[int]]:
+    """`batch` as micro-batches whose padded size (rows x longest row) stays within
+    `max_tokens`, longest rows first; a row longer than the cap goes alone. Activation memory
+    grows with the padded size, so this bounds the peak without changing what a step learns
+    (the loss is averaged over every answer token of the step, see train.train_step)."""
+    order = sorted(batch, key=lambda i: -lengths[i])
+    if not max_tokens:
+        return [order] if order else []
+    parts: list[list[int]] = []
+    for i in order:  # longest first: the first row of a part sets its padded width
+        if parts and (len(parts[-1]) + 1) * lengths[parts[-1][0]] <= max_tokens:
+            parts[-1].append(i)
+        else:
+            parts.append([i])
+    return parts
+
+
 def shard(batches: list[list[int]], rank: int, world: int) -> list[list[int]]:
     """Each process's share; the tail that cannot be split evenly is dropped this epoch."""
     usable = len(batches) - len(batches) % world if len(batches) >= world else len(batches)

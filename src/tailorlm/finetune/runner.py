@@ -37,6 +37,7 @@ from tailorlm.finetune.data import (
 )
 from tailorlm.finetune.modeling import resolve_precision
 from tailorlm.finetune.train import ARTIFACT, DEV_LOG, TRAIN_LOG, EventFn, TrainJob, train
+from tailorlm.hardware import release_memory
 from tailorlm.prompting.program import PromptProgram
 from tailorlm.store import RunStore, RunWriter, config_hash
 from tailorlm.tasks import Task, load_task
@@ -190,6 +191,8 @@ def _execute(
     writer = store.reopen(run_id) if accelerator.is_main_process else None
     with writer or contextlib.nullcontext():
         result = train(job, accelerator, progress)
+        accelerator.free_memory()  # its references to the model and optimizer
+        release_memory()
         summary = _finish(prep, writer, result, accelerator) if writer else {}
     return FinetuneOutcome(run_id, summary, reused=False, resumed=resumed, digest=result.digest)
 

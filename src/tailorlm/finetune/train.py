@@ -23,7 +23,7 @@ from typing import Any
 
 from tailorlm.finetune import checkpoint as ckpt
 from tailorlm.finetune.config import FinetuneConfig
-from tailorlm.finetune.data import Row, collate, plan_batches, shard
+from tailorlm.finetune.data import Row, collate, plan_batches, shard, split_by_tokens
 from tailorlm.finetune.modeling import (
     completion_loss_module,
     estimate_flops,
@@ -268,7 +268,12 @@ def dev_loss(net: Any, accelerator: Any, job: TrainJob) -> float:
 
     rows, size = job.dev_rows, job.config.batch_size
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
-    batches = [order[s : s + size] for s in range(0, len(order), size)]
+    lengths, cap = [len(r) for r in rows], _token_cap(job, accelerator)
+    batches = [
+        part
+        for s in range(0, len(order), size)
+        for part in split_by_tokens(order[s : s + size], lengths, cap)
+    ]
     rank, world = accelerator.process_index, accelerator.num_processes
     totals = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
     net.eval()
@@ -334,7 +339,23 @@ def epoch_steps(job: TrainJob, epoch: int, accelerator: Any) -> list[list[list[i
         lengths, cfg.batch_size, seed=cfg.seed, epoch=epoch, group_by_length=cfg.group_by_length
     )
     mine = shard(batches, accelerator.process_index, accelerator.num_processes)
-    return [mine[s : s + cfg.grad_accum] for s in range(0, len(mine), cfg.grad_accum)]
+    cap = _token_cap(job, accelerator)
+    return [
+        [
+            part
+            for batch in mine[s : s + cfg.grad_accum]
+            for part in split_by_tokens(batch, lengths, cap)
+        ]
+        for s in range(0, len(mine), cfg.grad_accum)
+    ]
+
+
+def _token_cap(job: TrainJob, accelerator: Any) -> int | None:
+    """Sharded models (FSDP, DeepSpeed) gather weights in every forward, so every process must
+    run the same number of micro-batches: no splitting there."""
+    if _sharded(accelerator):
+        return None
+    return job.config.batch_tokens(accelerator.device.type)
 
 
 def make_optimizer(net: Any, cfg: FinetuneConfig) -> Any:
