@@ -14,8 +14,8 @@ from tailorlm.finetune.data import (
     encode,
     padding_efficiency,
     plan_batches,
-    split_by_tokens,
     shard,
+    split_by_tokens,
     subset,
 )
 from tailorlm.tasks import load_task

@@ -212,3 +212,15 @@ def test_api_model_comparison_is_priced_at_that_models_api_prices(comparison):
     expected = (1184.5 * api.input + 44.9 * api.output) / 1e6
     assert report.cost("best-prompt").per_request == pytest.approx(expected)
     assert report.criteria()[7].winners == {"zero-shot"}
+
+
+def test_narrow_terminal_gets_one_card_per_system(comparison):
+    report = build_report(comparison)
+    console = Console(width=80, record=True, color_system=None)
+    console.print(report.terminal())
+    out = console.export_text()
+    assert max(len(line) for line in out.splitlines()) <= 80
+    for s in report.comparison.systems:
+        assert s.label in out
+    assert out.count("Reuse for repetitive work") == len(report.comparison.systems)
+    assert "★ 80.0%" in out and "Recommendation: fine-tuning" in out
