@@ -1,20 +1,31 @@
 """Generation speed of the local backend, each figure a ratio to a baseline measured in this run:
 
-1. batched (with the shared-prefix cache) vs one request at a time (plain), same prompts;
+1. batched (with the shared-prefix cache) vs one request at a time (plain), same prompts, on
+   two workloads: the fine-tuned system's short prompt and the best hand-built prompt
+   (role+context+format+few-shot, ~590 tokens);
 2. prefill with vs without the shared-prefix KV cache (max_new_tokens=1) on few-shot prompts;
 3. model load cold (GGUF de-quantization) vs cached (safetensors), with --load.
 
 Greedy outputs must be identical between the compared runs; the script counts them.
 
     .venv/bin/python benchmarks/bench_generation.py [--n 24] [--max-new-tokens 48] [--load]
+                                                    [--json rows.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import emit, row  # noqa: E402
+
+SHORT = "finetune-short"  # the prompt a fine-tuned model is trained and served with
 
 
 def _timed(backend, requests, options):  # type: ignore[no-untyped-def]
@@ -29,27 +40,37 @@ def _requests(spec: str, n: int):  # type: ignore[no-untyped-def]
     from tailorlm.tasks import load_task
 
     task = load_task("sql-sales")
-    program = get_strategy(spec)(task)
+    if spec == SHORT:
+        from tailorlm.finetune.data import default_program
+
+        program = default_program(task.config)
+    else:
+        program = get_strategy(spec)(task)
     return [build_request(program, ex, task.resources()) for ex in task.split("test")[:n]]
 
 
-def batched_vs_single(cached, plain, args) -> None:  # type: ignore[no-untyped-def]
+def batched_vs_single(cached, plain, args, spec: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     from tailorlm.types import GenerationOptions
 
-    requests = _requests(args.spec, args.n)
+    requests = _requests(spec, args.n)
     new = args.max_new_tokens
     batched, t_batched = _timed(cached, requests, GenerationOptions(new, batch_size=args.batch))
     single, t_single = _timed(plain, requests, GenerationOptions(new, batch_size=1))
     tokens = sum(c.completion_tokens for c in batched)
     same = sum(a.text == b.text for a, b in zip(batched, single))
-    print(
-        f"[{args.spec}] batched(batch {args.batch}, prefix cache) {tokens / t_batched:.1f} tok/s "
-        f"vs one at a time {tokens / t_single:.1f} tok/s: {t_single / t_batched:.2f}x; "
-        f"identical outputs {same}/{len(requests)}"
+    prompt = sum(c.prompt_tokens for c in single) / len(single)
+    return row(
+        f"generation, batch {args.batch} vs one at a time ({spec}, {prompt:.0f}-token prompts)",
+        "one request at a time",
+        tokens / t_single,
+        tokens / t_batched,
+        "tokens/s",
+        target=8.0,
+        note=f"{len(requests)} prompts, {new} new tokens; identical outputs {same}/{len(requests)}",
     )
 
 
-def prefill(cached, plain, spec: str, n: int, batch: int) -> None:  # type: ignore[no-untyped-def]
+def prefill(cached, plain, spec: str, n: int, batch: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     from tailorlm.types import GenerationOptions
 
     requests = _requests(spec, n)
@@ -60,20 +81,32 @@ def prefill(cached, plain, spec: str, n: int, batch: int) -> None:  # type: igno
     shared = max((len(k) for k in cached.prefixes._entries), default=0)
     prompt = sum(c.prompt_tokens for c in without) / len(without)
     same = sum(a.text == b.text for a, b in zip(with_cache, without))
-    print(
-        f"[{spec}] prefill {n} prompts (mean {prompt:.0f} tokens, {shared} shared): "
-        f"prefix cache {t_cached:.2f}s vs plain {t_plain:.2f}s = {t_plain / t_cached:.2f}x; "
-        f"identical first tokens {same}/{n}"
+    return row(
+        f"prefill with the shared-prefix cache ({spec}, {prompt:.0f} tokens, {shared} shared)",
+        "no prefix cache",
+        t_plain,
+        t_cached,
+        "s",
+        higher_is_better=False,
+        target=3.0 if spec.startswith("few-shot") else None,
+        note=f"{n} prompts; identical first tokens {same}/{n}",
     )
 
 
-def load_times() -> None:
+def load_times() -> dict[str, Any]:
     from tailorlm.backends.local import LocalBackend
 
     os.environ["TAILOR_MODEL_CACHE"] = tempfile.mkdtemp(prefix="bench-cache-")
     cold = LocalBackend().load_seconds
     cached = LocalBackend().load_seconds
-    print(f"model load: cold {cold:.1f}s, cached {cached:.1f}s ({cold / cached:.1f}x)")
+    return row(
+        "model load, converted-weights cache",
+        "cold (GGUF conversion)",
+        cold,
+        cached,
+        "s",
+        higher_is_better=False,
+    )
 
 
 def main() -> None:
@@ -81,19 +114,20 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=24)
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--batch", type=int, default=24)
-    parser.add_argument("--spec", default="role+context+format+few-shot")
     parser.add_argument("--load", action="store_true", help="also time cold vs cached loads")
+    parser.add_argument("--json", help="also write the result rows to this file")
     args = parser.parse_args()
-    if args.load:
-        load_times()
+    rows = [load_times()] if args.load else []
 
     from tailorlm.backends.local import LocalBackend
 
     cached, plain = LocalBackend(), LocalBackend(prefix_cache=False)
     print(f"device {cached.device}, dtype {cached.dtype}, torch threads", _threads())
     for spec in ("few-shot:method=random", "role+context+format+few-shot"):
-        prefill(cached, plain, spec, args.n, args.batch)
-    batched_vs_single(cached, plain, args)
+        rows.append(prefill(cached, plain, spec, args.n, args.batch))
+    for spec in (SHORT, "role+context+format+few-shot"):
+        rows.append(batched_vs_single(cached, plain, args, spec))
+    emit(rows, args.json)
 
 
 def _threads() -> int:

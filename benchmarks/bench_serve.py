@@ -16,10 +16,15 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import emit, row  # noqa: E402
 
 
 def fake_backend(batch_ms: float, item_ms: float) -> Any:
@@ -115,6 +120,7 @@ def main() -> None:
     parser.add_argument("--max-batch", type=int, default=32)
     parser.add_argument("--wait-ms", type=float, default=5.0)
     parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument("--json", help="also write the result rows to this file")
     args = parser.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]
     what = (
@@ -127,10 +133,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as home:
         os.environ.setdefault("TAILOR_HOME", home)  # the server's job database goes here
         on, off = run(args, True), run(args, False)
-    for clients in args.levels:
-        ratio = on[clients]["rps"] / off[clients]["rps"]
-        p95 = off[clients]["p95"] / on[clients]["p95"]
-        print(f"clients={clients:>2}: batching speed-up {ratio:.2f}x req/s, p95 {p95:.2f}x lower")
+    rows = [
+        row(
+            f"serve, {clients} concurrent clients",
+            "batching off",
+            off[clients]["rps"],
+            on[clients]["rps"],
+            "req/s",
+            note=f"p95 {1000 * on[clients]['p95']:.0f} vs {1000 * off[clients]['p95']:.0f} ms; "
+            + ("model " + args.model if args.model else "FakeBackend"),
+        )
+        for clients in args.levels
+    ]
+    emit(rows, args.json)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ settings, LoRA on the same sql-sales rows in the same run, and both against a co
 (a float32 matmul measured here). Prints the ratios.
 
     .venv/bin/python benchmarks/bench_train.py [--steps 6] [--model smollm2-135m]
-                                               [--trl-fp32]
+                                               [--trl-fp32] [--json rows.json]
 
 Ours runs in the precision `tailor finetune` picks here (bf16 on a GPU or a CPU with native
 bf16, else float32) and is compared with a matmul ceiling in that precision. Tokens/s counts
@@ -16,9 +16,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import emit, row  # noqa: E402
 
 
 def matmul_ceiling(dtype: str = "float32", size: int = 1536, repeats: int = 20) -> float:
@@ -160,6 +165,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6, help="measured steps (after 1 warm-up)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--trl-fp32", action="store_true")
+    parser.add_argument("--json", help="also write the result rows to this file")
     args = parser.parse_args()
     import torch
 
@@ -179,21 +185,43 @@ def main() -> None:
         f" (float32: {matmul_ceiling():.1f})"
     )
     mine = ours(args.model, args.steps, args.batch_size, precision)
-    achieved = mine["tokens_per_s"] * mine["flops_per_token"] / 1e9
-    print(
-        f"ours: {mine['tokens_per_s']:.1f} tokens/s, ~{achieved:.1f} GFLOP/s "
-        f"({100 * achieved / ceiling:.0f}% of ceiling)"
-    )
+    ceiling = (ceiling + matmul_ceiling(dtype)) / 2  # before and after: the machine drifts
+    per_token = mine["flops_per_token"]
+    rows = [
+        row(
+            "LoRA training, useful tokens/s vs the compute ceiling",
+            f"{dtype} matmul ceiling",
+            ceiling * 1e9 / per_token,
+            mine["tokens_per_s"],
+            "tokens/s",
+            target=0.7,
+            note=f"ceiling {ceiling:.0f} GFLOP/s / {per_token / 1e6:.0f} MFLOP per token",
+        )
+    ]
     theirs = trl_default(args.model, mine["rows"], args.steps, args.batch_size, fp32=False)
-    print(f"TRL SFTTrainer defaults: {theirs:.1f} tokens/s")
-    print(f"ratio ours / TRL default: {mine['tokens_per_s'] / theirs:.2f}x")
+    rows.append(
+        row(
+            "LoRA training, useful tokens/s vs TRL",
+            "TRL SFTTrainer defaults",
+            theirs,
+            mine["tokens_per_s"],
+            "tokens/s",
+            target=1.5,
+            note=f"{args.steps} steps of {args.batch_size} sql-sales rows, same adapter",
+        )
+    )
     if args.trl_fp32:
         fp32 = trl_default(args.model, mine["rows"], args.steps, args.batch_size, fp32=True)
-        print(
-            f"TRL fp32, no grad checkpointing: {fp32:.1f} tokens/s "
-            f"(ours / that: {mine['tokens_per_s'] / fp32:.2f}x)"
+        rows.append(
+            row(
+                "LoRA training, useful tokens/s vs TRL float32",
+                "TRL, float32, no gradient checkpointing",
+                fp32,
+                mine["tokens_per_s"],
+                "tokens/s",
+            )
         )
-    print(f"{dtype} matmul ceiling re-measured: {matmul_ceiling(dtype):.1f} GFLOP/s")
+    emit(rows, args.json)
 
 
 if __name__ == "__main__":

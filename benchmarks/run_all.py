@@ -1,0 +1,146 @@
+"""Run every benchmark and print one table: metric, baseline, ours, ratio (above 1 = ours
+better), and the performance issue's target where it sets one.
+
+    .venv/bin/python benchmarks/run_all.py            # generation, training, serving (~15 min)
+    .venv/bin/python benchmarks/run_all.py --demo     # also `tailor demo` wall time and peak RSS
+    .venv/bin/python benchmarks/run_all.py --only generation,train
+
+Each script runs in its own process (its own threads and memory) with `--json`, so a figure
+is never measured beside another benchmark. On a CPU, pause other work first: these machines
+are noisy, and every ratio is taken against a baseline measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import row  # noqa: E402
+
+HERE = Path(__file__).parent
+SCRIPTS = {
+    "generation": ["bench_generation.py", "--n", "24", "--max-new-tokens", "48"],
+    "train": ["bench_train.py", "--steps", "6"],
+    "serve": ["bench_serve.py", "--requests", "96", "--levels", "8,32"],
+    "llamacpp": ["bench_llamacpp.py", "--n", "8"],
+}
+GIB = 1024**3
+
+
+def run_script(name: str, argv: list[str]) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+        out = Path(tmp) / "rows.json"
+        cmd = [sys.executable, str(HERE / argv[0]), *argv[1:], "--json", str(out)]
+        print(f"$ {' '.join(cmd[1:])}", flush=True)
+        done = subprocess.run(cmd, check=False)
+        if done.returncode != 0 or not out.is_file():
+            return [{"metric": f"{name}: failed (exit {done.returncode})", "ratio": None}]
+        return json.loads(out.read_text(encoding="utf-8"))
+
+
+def demo() -> list[dict[str, Any]]:
+    """`tailor demo` in a fresh run store (the model cache stays warm, as the issue asks)."""
+    tailor = Path(sys.executable).with_name("tailor")
+    with tempfile.TemporaryDirectory(prefix="bench-demo-") as home:
+        env = {**os.environ, "TAILOR_HOME": home}
+        started = time.perf_counter()
+        first = subprocess.run([str(tailor), "demo"], env=env, check=False, capture_output=True)
+        wall = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        started = time.perf_counter()
+        subprocess.run([str(tailor), "demo"], env=env, check=False, capture_output=True)
+        again = time.perf_counter() - started
+    if first.returncode != 0:
+        return [{"metric": f"tailor demo: failed (exit {first.returncode})", "ratio": None}]
+    return [
+        row(
+            "tailor demo, wall time",
+            "5-minute target",
+            300.0,
+            wall,
+            "s",
+            higher_is_better=False,
+            target=1.0,
+        ),
+        row(
+            "tailor demo, peak RSS",
+            "4 GiB target",
+            4.0,
+            peak / GIB,
+            "GiB",
+            higher_is_better=False,
+            target=1.0,
+        ),
+        row(
+            "second tailor demo (stored runs reused)",
+            "first demo",
+            wall,
+            again,
+            "s",
+            higher_is_better=False,
+        ),
+    ]
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="tailorlm benchmarks (ratio > 1: ours better)", show_lines=False)
+    for col in ("metric", "baseline", "ours", "ratio", "target"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        if r.get("ratio") is None:
+            table.add_row(r["metric"], "", "", "", "")
+            continue
+        target = "" if r["target"] is None else f"{r['target']:g}x " + ("✓" if r["met"] else "✗")
+        table.add_row(
+            r["metric"],
+            f"{r['baseline']}: {r['baseline_value']:.3g} {r['unit']}",
+            f"{r['ours_value']:.3g} {r['unit']}",
+            f"{r['ratio']:.2f}x",
+            target,
+        )
+    Console(width=max(120, Console().width)).print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(SCRIPTS)}")
+    parser.add_argument("--demo", action="store_true", help="also time `tailor demo`")
+    args = parser.parse_args()
+    chosen = args.only.split(",") if args.only else list(SCRIPTS)
+    rows: list[dict[str, Any]] = []
+    for name in chosen:
+        if name == "llamacpp" and not _has_llama_cpp():
+            rows.append(
+                {
+                    "metric": "llama.cpp engine: llama-cpp-python not installed "
+                    "(pip install -e '.[llamacpp]')",
+                    "ratio": None,
+                }
+            )
+            continue
+        rows += run_script(name, SCRIPTS[name])
+    if args.demo:
+        rows += demo()
+    print_table(rows)
+
+
+def _has_llama_cpp() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+if __name__ == "__main__":
+    main()
