@@ -8,6 +8,7 @@ outputs bit for bit with a float32 run); `=1` forces bf16."""
 from __future__ import annotations
 
 import os
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -58,3 +59,33 @@ def _malloc_trim():  # type: ignore[no-untyped-def]
         return ctypes.CDLL(name).malloc_trim if name else None
     except (OSError, AttributeError):  # not glibc (musl, macOS)
         return None
+
+
+def free_cores() -> int:
+    """Cores not already busy with other work (at least one)."""
+    return max(1, (os.cpu_count() or 1) - int(busy_cores() + 0.5))
+
+
+def busy_cores(window_s: float = 0.3) -> float:
+    """Cores other work keeps busy now, from two /proc/stat samples. The load average would
+    still count a job that ended a minute ago (it decays over minutes), so a training started
+    right after another one would needlessly run on fewer threads."""
+    first = _cpu_times()
+    if first is None:  # not Linux
+        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    time.sleep(window_s)
+    second = _cpu_times()
+    if second is None:
+        return 0.0
+    idle, total = second[0] - first[0], second[1] - first[1]
+    return (os.cpu_count() or 1) * (1 - idle / total) if total > 0 else 0.0
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(idle + iowait, total) jiffies over all CPUs."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return fields[3] + fields[4], sum(fields[:8])

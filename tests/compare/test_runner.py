@@ -148,20 +148,20 @@ def test_cpu_threads_are_chosen_once_from_the_load_before_the_run(monkeypatch):
 
     import torch
 
+    from tailorlm import hardware
     from tailorlm.compare.runner import cpu_threads_fixed
-    from tailorlm.finetune import train
     from tailorlm.finetune.train import cpu_threads
 
     if torch.cuda.is_available():
         pytest.skip("GPU: threads are left alone")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(train, "busy_cores", lambda: 0.1)
+    monkeypatch.setattr(hardware, "busy_cores", lambda: 0.1)
     before = torch.get_num_threads()
     with cpu_threads_fixed():
         assert torch.get_num_threads() == 2
         # later, this process's own work keeps the cores busy; fine-tuning keeps the choice
-        monkeypatch.setattr(train, "busy_cores", lambda: 2.0)
+        monkeypatch.setattr(hardware, "busy_cores", lambda: 2.0)
         assert cpu_threads() == 2
     assert torch.get_num_threads() == before and "OMP_NUM_THREADS" not in os.environ
 
@@ -169,6 +169,6 @@ def test_cpu_threads_are_chosen_once_from_the_load_before_the_run(monkeypatch):
 def test_busy_cores_reads_the_cpu_now():
     import os
 
-    from tailorlm.finetune.train import busy_cores
+    from tailorlm.hardware import busy_cores
 
     assert 0.0 <= busy_cores(window_s=0.05) <= (os.cpu_count() or 1) + 1e-9

@@ -28,9 +28,11 @@ def load_backend(
     api_key: str | None = None,
 ) -> Backend:
     """Build the backend a model spec names: `openai:MODEL@BASE_URL` is an OpenAI-compatible
-    endpoint (key `api_key`, else OPENAI_API_KEY), anything else a local transformers model
-    (which ignores `api_key`), optionally with a PEFT adapter folder on top."""
+    endpoint (key `api_key`, else OPENAI_API_KEY), `llamacpp:MODEL` a GGUF model run by the
+    optional llama.cpp engine, anything else a local transformers model (which ignores
+    `api_key`); the local engines take a PEFT adapter folder on top."""
     from tailorlm.backends.http import OpenAIHTTPBackend, is_http_spec
+    from tailorlm.backends.llamacpp import LlamaCppBackend, is_llamacpp_spec
     from tailorlm.backends.local import LocalBackend
 
     if is_http_spec(spec):
@@ -40,6 +42,8 @@ def load_backend(
                 hint="serve the fine-tuned model on that server, or use a local base model",
             )
         return OpenAIHTTPBackend(str(spec), api_key=api_key)
+    if is_llamacpp_spec(spec):
+        return LlamaCppBackend(str(spec), adapter=adapter)
 
     return LocalBackend(spec, device=device, adapter=adapter)
 

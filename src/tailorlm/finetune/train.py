@@ -30,6 +30,7 @@ from tailorlm.finetune.modeling import (
     load_model,
     param_counts,
 )
+from tailorlm.hardware import free_cores
 
 TRAIN_LOG, DEV_LOG = "train_log.jsonl", "dev_log.jsonl"
 ARTIFACT = {"lora": "adapter", "full": "model"}
@@ -110,33 +111,7 @@ def cpu_threads() -> int:
 
     if os.environ.get("OMP_NUM_THREADS"):
         return torch.get_num_threads()
-    busy = busy_cores()
-    return max(1, (os.cpu_count() or 1) - int(busy + 0.5))
-
-
-def busy_cores(window_s: float = 0.3) -> float:
-    """Cores other work keeps busy now, from two /proc/stat samples. The load average would
-    still count a job that ended a minute ago (it decays over minutes), so a training started
-    right after another one would needlessly run on fewer threads."""
-    first = _cpu_times()
-    if first is None:  # not Linux
-        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    time.sleep(window_s)
-    second = _cpu_times()
-    if second is None:
-        return 0.0
-    idle, total = second[0] - first[0], second[1] - first[1]
-    return (os.cpu_count() or 1) * (1 - idle / total) if total > 0 else 0.0
-
-
-def _cpu_times() -> tuple[int, int] | None:
-    """(idle + iowait, total) jiffies over all CPUs."""
-    try:
-        with open("/proc/stat", encoding="ascii") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    return fields[3] + fields[4], sum(fields[:8])
+    return free_cores()
 
 
 def train(job: TrainJob, accelerator: Any, log: EventFn | None = None) -> TrainResult:
