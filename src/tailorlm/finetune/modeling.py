@@ -8,6 +8,8 @@ forward pass, and its float32 logits are most of the activation memory."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from tailorlm.finetune.config import FinetuneConfig
@@ -37,11 +39,39 @@ def load_model(path: str, cfg: FinetuneConfig, precision: str) -> Any:
     # In bf16, LoRA keeps the frozen base in bf16 (adapters stay float32); full fine-tuning
     # keeps float32 master weights and lets autocast run the matmuls in bf16.
     dtype = "bfloat16" if precision == "bf16" and cfg.method == "lora" else "float32"
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    model = AutoModelForCausalLM.from_pretrained(
+        path, dtype=dtype, attn_implementation=training_attention()
+    )
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     return add_adapter(model, cfg) if cfg.method == "lora" else model
+
+
+def training_attention() -> str:
+    """`eager` on a CPU: the rows trained here are short (a micro-batch holds at most
+    `max_batch_tokens`), and PyTorch's CPU flash-attention backward is slow for them (a LoRA
+    step on sql-sales rows ran ~13% faster with eager attention, same loss up to rounding).
+    `sdpa` on a GPU. Generation keeps `sdpa` (see `generation_attention`)."""
+    import torch
+
+    return "sdpa" if torch.cuda.is_available() else "eager"
+
+
+@contextmanager
+def generation_attention(model: Any) -> Iterator[None]:
+    """Generate with `sdpa` attention from a model trained with another implementation: with
+    long prompts and a growing cache it is the faster one on a CPU (measured: 18 s vs 28 s
+    for 16 few-shot prompts)."""
+    lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    before = lm.config._attn_implementation
+    if before != "sdpa":
+        lm.set_attn_implementation("sdpa")
+    try:
+        yield
+    finally:
+        if before != "sdpa":
+            lm.set_attn_implementation(before)
 
 
 def add_adapter(model: Any, cfg: FinetuneConfig) -> Any:

@@ -27,6 +27,7 @@ from tailorlm.finetune.data import Row, collate, plan_batches, shard, split_by_t
 from tailorlm.finetune.modeling import (
     completion_loss_module,
     estimate_flops,
+    generation_attention,
     load_model,
     param_counts,
 )
@@ -393,7 +394,8 @@ def _main_only_metric(net: Any, accelerator: Any, metric: MetricFn) -> float:
     if accelerator.is_main_process:
         inner = accelerator.unwrap_model(net).model
         inner.eval()
-        value = metric(inner)
+        with generation_attention(inner):
+            value = metric(inner)
         inner.train()
     accelerator.wait_for_everyone()
     return value
