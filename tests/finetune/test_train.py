@@ -198,3 +198,31 @@ def test_token_cap_splits_micro_batches_without_changing_the_gradient(prep, tmp_
     assert any(bool(g.abs().sum() > 0) for g in g0.values())
     for name in g0:
         assert torch.allclose(g0[name], g1[name], atol=1e-6, rtol=1e-4), name
+
+
+def test_adapter_casts_off_under_bf16_autocast_changes_no_value(prep, monkeypatch):
+    """Skipping PEFT's float32 input cast under autocast gives the same loss and gradients."""
+    from contextlib import nullcontext
+
+    from tailorlm.finetune import modeling
+
+    torch.manual_seed(0)
+    net = completion_loss_module(load_model(prep.model_path, prep.config, "bf16"))
+    batch = _batch(prep)
+    assert isinstance(modeling.adapter_casts_off(net.model, "cpu"), nullcontext)  # no autocast
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not isinstance(modeling.adapter_casts_off(net.model, "cpu"), nullcontext)
+    results = []
+    for casts_off in (True, False):
+        if not casts_off:
+            monkeypatch.setattr(modeling, "adapter_casts_off", lambda *_: nullcontext())
+        net.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = net(**batch)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
+        results.append((loss.detach(), grads))
+    (l0, g0), (l1, g1) = results
+    assert torch.equal(l0, l1)
+    assert g0.keys() == g1.keys() and g0
+    assert all(torch.equal(g0[n], g1[n]) for n in g0)

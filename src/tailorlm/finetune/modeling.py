@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from tailorlm.finetune.config import FinetuneConfig
@@ -108,19 +108,34 @@ def completion_loss_module(model: Any) -> Any:
             lm = self.causal_lm
             targets = labels[:, 1:]
             keep = targets != IGNORE_INDEX
-            if getattr(lm.config, "final_logit_softcapping", None):  # e.g. Gemma 2
-                logits = self.model(
-                    input_ids=input_ids, attention_mask=attention_mask, use_cache=False
-                ).logits
-                picked = logits[:, :-1][keep]
-            else:
-                out = lm.get_decoder()(
-                    input_ids=input_ids, attention_mask=attention_mask, use_cache=False
-                )
-                picked = lm.get_output_embeddings()(out.last_hidden_state[:, :-1][keep])
+            with adapter_casts_off(self.model, input_ids.device.type):
+                if getattr(lm.config, "final_logit_softcapping", None):  # e.g. Gemma 2
+                    logits = self.model(
+                        input_ids=input_ids, attention_mask=attention_mask, use_cache=False
+                    ).logits
+                    picked = logits[:, :-1][keep]
+                else:
+                    out = lm.get_decoder()(
+                        input_ids=input_ids, attention_mask=attention_mask, use_cache=False
+                    )
+                    picked = lm.get_output_embeddings()(out.last_hidden_state[:, :-1][keep])
             return F.cross_entropy(picked.float(), targets[keep], reduction="sum")
 
     return _CompletionLoss(model)
+
+
+def adapter_casts_off(model: Any, device_type: str) -> Any:
+    """Under bf16 autocast, stop PEFT from casting each LoRA layer's input to the adapter's
+    float32: autocast casts it straight back to bf16 for the matmul, so the round trip changes
+    no value (bf16 -> float32 -> bf16 is exact) and only costs two copies of the activations per
+    adapted layer (measured: ~13% of a CPU LoRA step). Outside autocast the casts are needed."""
+    import torch
+
+    if not hasattr(model, "peft_config") or not torch.is_autocast_enabled(device_type):
+        return nullcontext()
+    from peft.helpers import disable_input_dtype_casting
+
+    return disable_input_dtype_casting(model)
 
 
 def param_counts(model: Any) -> dict[str, int]:
