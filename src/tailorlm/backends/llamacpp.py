@@ -20,6 +20,7 @@ for the base weights) and applied by llama.cpp at run time."""
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
@@ -107,6 +108,9 @@ class LlamaCppBackend:
             lora_path=str(lora) if lora else None,
             verbose=False,
         )
+        # Free the model while the interpreter is still whole: llama-cpp-python's own __del__
+        # at exit runs after its C library is unloaded and prints a traceback.
+        atexit.register(self.llm.close)
         self.device, self.dtype = "cpu", "gguf"
         self.load_seconds = time.perf_counter() - started
 
