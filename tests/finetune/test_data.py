@@ -5,6 +5,7 @@ import pytest
 from tailorlm.errors import DataError, ModelError
 from tailorlm.evaluation import build_request
 from tailorlm.finetune.data import (
+    WIDTH_MULTIPLE,
     Row,
     build_rows,
     check_chat_template,
@@ -57,9 +58,13 @@ def test_encode_masks_the_prompt_and_ends_at_end_of_turn(tokenizer, task):
     )
     answer = tokenizer.decode(row.input_ids[row.prompt_len :])
     assert answer == example.output + tokenizer.eos_token
-    labels = collate([row], pad_id=0)["labels"][0]
+    batch = collate([row], pad_id=0)
+    labels = batch["labels"][0]
     assert (labels[: row.prompt_len] == -100).all()
-    assert labels[row.prompt_len :].tolist() == list(row.input_ids[row.prompt_len :])
+    assert labels[row.prompt_len : len(row)].tolist() == list(row.input_ids[row.prompt_len :])
+    # the width is rounded up to WIDTH_MULTIPLE; the extra columns are masked padding
+    assert labels.shape[0] % WIDTH_MULTIPLE == 0 and labels.shape[0] - len(row) < WIDTH_MULTIPLE
+    assert (labels[len(row) :] == -100).all() and batch["attention_mask"][0].sum() == len(row)
 
 
 def test_rows_longer_than_max_length_are_one_error_naming_the_fix(tokenizer, task):

@@ -22,6 +22,7 @@ from tailorlm.types import Example, Messages
 
 MIN_TRAIN_ROWS = 10
 IGNORE_INDEX = -100
+WIDTH_MULTIPLE = 32  # batch widths are padded to a multiple of this (see collate)
 # Sorting happens inside groups of this many batches: long enough to find similar lengths,
 # short enough that batch composition stays random across epochs.
 GROUP_BATCHES = 16
@@ -181,11 +182,15 @@ def shard(batches: list[list[int]], rank: int, world: int) -> list[list[int]]:
     return batches[:usable][rank::world]
 
 
-def collate(rows: Sequence[Row], pad_id: int) -> dict[str, Any]:
-    """Right-padded tensors; labels are the inputs with prompt and padding masked."""
+def collate(rows: Sequence[Row], pad_id: int, multiple: int = WIDTH_MULTIPLE) -> dict[str, Any]:
+    """Right-padded tensors; labels are the inputs with prompt and padding masked. The width is
+    rounded up to `multiple`: every new tensor shape makes the CPU matmul library build and keep
+    new kernels (measured: resident memory grew ~25 MB a step with exact widths, a quarter of
+    that with widths in steps of 32, at no measurable cost in tokens/s)."""
     import torch
 
-    width = max(len(r) for r in rows)
+    longest = max(len(r) for r in rows)
+    width = -(-longest // multiple) * multiple
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -197,7 +202,7 @@ def collate(rows: Sequence[Row], pad_id: int) -> dict[str, Any]:
 
 
 def padding_efficiency(rows: Sequence[Row], batches: Sequence[Sequence[int]]) -> float:
-    """Real tokens / tokens computed (1.0 = no padding)."""
+    """Real tokens / tokens computed (1.0 = no padding), before rounding widths up."""
     real = sum(len(rows[i]) for b in batches for i in b)
     computed = sum(max(len(rows[i]) for i in b) * len(b) for b in batches)
     return real / computed if computed else 1.0
