@@ -73,7 +73,7 @@ def test_the_prefix_is_computed_once_and_reused_across_calls(backends):
     assert (cached.prefixes.misses, cached.prefixes.hits) == (1, 1)  # two chunks, one prefill
     cached.generate(_requests()[:2], options)  # a later call with the same head
     assert (cached.prefixes.misses, cached.prefixes.hits) == (1, 2)
-    seqs = [cached._encode(cached.render(r)) for r in _requests()]
+    seqs = [cached.encode(cached.render(r)) for r in _requests()]
     assert len(cached.prefixes.prefix_for(seqs)) >= MIN_PREFIX_TOKENS
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from tailorlm import paths
+from tailorlm.backends.chat import ChatTemplated
 from tailorlm.backends.models import DEFAULT_MODEL, LLAMACPP_PREFIX, packaged_gguf, resolve_model
 from tailorlm.errors import ModelError
 from tailorlm.hardware import free_cores
@@ -80,7 +81,7 @@ def _import_llama() -> Any:
     return Llama
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(ChatTemplated):
     """A GGUF model run by llama.cpp; `adapter` is a PEFT LoRA folder trained on that model."""
 
     def __init__(
@@ -114,14 +115,6 @@ class LlamaCppBackend:
         self.device, self.dtype = "cpu", "gguf"
         self.load_seconds = time.perf_counter() - started
 
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    def render(self, messages: Messages) -> str:
-        return self.tokenizer.apply_chat_template(
-            [dict(m) for m in messages], tokenize=False, add_generation_prompt=True
-        )
-
     def generate(
         self, batch: Sequence[Messages], options: GenerationOptions | None = None
     ) -> list[Completion]:
@@ -129,7 +122,7 @@ class LlamaCppBackend:
         return [self._one(messages, options) for messages in batch]
 
     def _one(self, messages: Messages, options: GenerationOptions) -> Completion:
-        ids = self.tokenizer(self.render(messages), add_special_tokens=False)["input_ids"]
+        ids = self.encode(self.render(messages))
         started = time.perf_counter()
         greedy = options.temperature <= 0
         out = self.llm.create_completion(

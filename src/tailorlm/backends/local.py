@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tailorlm.backends.chat import ChatTemplated
 from tailorlm.backends.models import ResolvedModel, quiet_transformers, resolve_model
 from tailorlm.backends.prefix import PrefixCache, layout
 from tailorlm.backends.streaming import OnText, RowTexts
@@ -31,7 +32,7 @@ def pick_device(device: str | None = None) -> tuple[str, str]:
     return device, "bfloat16" if cpu_bf16() else "float32"
 
 
-class LocalBackend:
+class LocalBackend(ChatTemplated):
     """`adapter`: a PEFT adapter folder (e.g. a fine-tuning run's `adapter/`) applied on top of
     the base model. In float32 it is merged into the weights by default, which makes generation
     as fast as the base model's (greedy outputs stay the same; logits differ by float rounding
@@ -74,14 +75,6 @@ class LocalBackend:
         backend.load_seconds = 0.0
         return backend
 
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    def render(self, messages: Messages) -> str:
-        return self.tokenizer.apply_chat_template(
-            [dict(m) for m in messages], tokenize=False, add_generation_prompt=True
-        )
-
     def generate(
         self, batch: Sequence[Messages], options: GenerationOptions | None = None
     ) -> list[Completion]:
@@ -97,7 +90,7 @@ class LocalBackend:
     def _generate(
         self, batch: Sequence[Messages], options: GenerationOptions, on_text: OnText | None
     ) -> list[Completion]:
-        seqs = [self._encode(self.render(m)) for m in batch]
+        seqs = [self.encode(self.render(m)) for m in batch]
         prefix = self.prefixes.prefix_for(seqs) if self.prefixes is not None else ()
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]), reverse=True)
         results: list[Completion | None] = [None] * len(seqs)
@@ -110,9 +103,6 @@ class LocalBackend:
             for i, completion in zip(chunk, completions):
                 results[i] = completion
         return [r for r in results if r is not None]
-
-    def _encode(self, prompt: str) -> list[int]:
-        return list(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
 
     def _generate_chunk(
         self,
