@@ -132,8 +132,15 @@ def test_shards_are_disjoint_and_equal_sized():
     ],
 )
 def test_split_by_tokens_bounds_padded_size(lengths, cap, parts):
-    got = split_by_tokens(range(len(lengths)), lengths, cap)
+    """Table-driven with exact widths (multiple=1); the rounded case is checked below."""
+    got = split_by_tokens(range(len(lengths)), lengths, cap, multiple=1)
     assert got == parts
     assert sorted(i for p in got for i in p) == list(range(len(lengths)))
     for part in got:
         assert len(part) == 1 or len(part) * lengths[part[0]] <= (cap or 10**9)
+
+
+def test_split_by_tokens_counts_the_width_collate_pads_to():
+    # 30 tokens pad to 32: two rows are 64 padded tokens, over a cap of 60
+    assert split_by_tokens([0, 1], [30, 30], 60, multiple=32) == [[0], [1]]
+    assert split_by_tokens([0, 1], [30, 30], 64, multiple=32) == [[0, 1]]

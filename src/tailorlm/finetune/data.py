@@ -158,18 +158,23 @@ def plan_batches(
 
 
 def split_by_tokens(
-    batch: Sequence[int], lengths: Sequence[int], max_tokens: int | None
+    batch: Sequence[int],
+    lengths: Sequence[int],
+    max_tokens: int | None,
+    multiple: int = WIDTH_MULTIPLE,
 ) -> list[list[int]]:
-    """`batch` as micro-batches whose padded size (rows x longest row) stays within
-    `max_tokens`, longest rows first; a row longer than the cap goes alone. Activation memory
-    grows with the padded size, so this bounds the peak without changing what a step learns
-    (the loss is averaged over every answer token of the step, see train.train_step)."""
+    """`batch` as micro-batches whose padded size (rows x longest row, rounded up to `multiple`
+    as collate pads it) stays within `max_tokens`, longest rows first; a row longer than the cap
+    goes alone. Activation memory grows with the padded size, so this bounds the peak without
+    changing what a step learns (the loss is averaged over every answer token of the step, see
+    train.train_step)."""
     order = sorted(batch, key=lambda i: -lengths[i])
     if not max_tokens:
         return [order] if order else []
     parts: list[list[int]] = []
     for i in order:  # longest first: the first row of a part sets its padded width
-        if parts and (len(parts[-1]) + 1) * lengths[parts[-1][0]] <= max_tokens:
+        width = -(-lengths[parts[-1][0]] // multiple) * multiple if parts else 0
+        if parts and (len(parts[-1]) + 1) * width <= max_tokens:
             parts[-1].append(i)
         else:
             parts.append([i])
