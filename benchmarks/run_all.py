@@ -4,6 +4,7 @@ better), and the performance issue's target where it sets one.
     .venv/bin/python benchmarks/run_all.py            # generation, training, serving (~15 min)
     .venv/bin/python benchmarks/run_all.py --demo     # also `tailor demo` wall time and peak RSS
     .venv/bin/python benchmarks/run_all.py --only generation,train
+    .venv/bin/python benchmarks/run_all.py --only demo
 
 Each script runs in its own process (its own threads and memory) with `--json`, so a figure
 is never measured beside another benchmark. On a CPU, pause other work first: these machines
@@ -126,12 +127,17 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(SCRIPTS)}")
+    parser.add_argument(
+        "--only", help=f"comma-separated subset of: {', '.join([*SCRIPTS, 'demo'])}"
+    )
     parser.add_argument("--demo", action="store_true", help="also time `tailor demo`")
     args = parser.parse_args()
     chosen = args.only.split(",") if args.only else list(SCRIPTS)
+    unknown = set(chosen) - {*SCRIPTS, "demo"}
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     rows: list[dict[str, Any]] = []
-    for name in chosen:
+    for name in (n for n in chosen if n != "demo"):
         if name == "llamacpp" and not _has_llama_cpp():
             rows.append(
                 {
@@ -142,7 +148,7 @@ def main() -> None:
             )
             continue
         rows += run_script(name, SCRIPTS[name])
-    if args.demo:
+    if args.demo or "demo" in chosen:
         rows += demo()
     print_table(rows)
 
