@@ -193,3 +193,18 @@ def test_converted_adapter_moves_llama_cpp_logits_like_peft(tmp_path):
     delta_l, delta_t = tuned_l - base_l, tuned_t - base_t
     assert np.abs(delta_t).max() > 0.5  # the adapter does move the logits
     assert np.corrcoef(delta_l, delta_t)[0, 1] > 0.97
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python not installed (optional extra)")
+def test_llama_cpp_streams_pieces_that_join_to_the_text():
+    from tailorlm.types import GenerationOptions
+
+    llama = load_backend("llamacpp:smollm2-135m")
+    options = GenerationOptions(max_new_tokens=16, stop=(".",))
+    plain = llama.generate([QUESTION], options)[0]
+    pieces: list[tuple[int, str]] = []
+    streamed = llama.generate_stream([QUESTION], options, lambda row, p: pieces.append((row, p)))
+    assert len(pieces) > 1 and {row for row, _ in pieces} == {0}
+    assert "".join(p for _, p in pieces) == streamed[0].text == plain.text
+    assert "." not in streamed[0].text and streamed[0].finish_reason == plain.finish_reason

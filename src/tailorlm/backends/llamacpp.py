@@ -12,7 +12,8 @@ greedy outputs can differ from the transformers backend's de-quantized ones in p
 benchmarks/bench_llamacpp.py counts how often. Requests run one at a time (llama-cpp-python
 has no batched generation); llama.cpp keeps the previous prompt's key/value cache and reuses
 the part a new prompt shares with it, which gives engineered prompts with a fixed prefix the
-same saving as the transformers backend's prefix cache.
+same saving as the transformers backend's prefix cache. `generate_stream` streams text pieces,
+so `tailor serve` streams a `llamacpp:` model token by token.
 
 A PEFT LoRA adapter (a fine-tuning run's `adapter/` folder) is converted once into a GGUF LoRA
 file in the model cache (llama architecture: q/k rows permuted as llama.cpp's converter does
@@ -26,13 +27,15 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from tailorlm import paths
 from tailorlm.backends.chat import ChatTemplated
 from tailorlm.backends.models import DEFAULT_MODEL, LLAMACPP_PREFIX, packaged_gguf, resolve_model
+from tailorlm.backends.streaming import OnText
 from tailorlm.errors import ModelError
 from tailorlm.hardware import free_cores
 from tailorlm.types import Completion, GenerationOptions, Messages
@@ -121,7 +124,23 @@ class LlamaCppBackend(ChatTemplated):
         options = options or GenerationOptions()
         return [self._one(messages, options) for messages in batch]
 
-    def _one(self, messages: Messages, options: GenerationOptions) -> Completion:
+    def generate_stream(
+        self, batch: Sequence[Messages], options: GenerationOptions | None, on_text: OnText
+    ) -> list[Completion]:
+        """`generate`, calling `on_text(row, piece)` as each row's text grows (llama.cpp holds
+        back text that could still become a stop string, so the pieces join to the text)."""
+        options = options or GenerationOptions()
+        return [
+            self._one(messages, options, partial(on_text, row))
+            for row, messages in enumerate(batch)
+        ]
+
+    def _one(
+        self,
+        messages: Messages,
+        options: GenerationOptions,
+        on_piece: Callable[[str], None] | None = None,
+    ) -> Completion:
         ids = self.encode(self.render(messages))
         started = time.perf_counter()
         greedy = options.temperature <= 0
@@ -134,14 +153,28 @@ class LlamaCppBackend(ChatTemplated):
             repeat_penalty=1.0,
             stop=list(options.stop) or None,
             seed=options.seed,
+            stream=on_piece is not None,
         )
-        choice, usage = out["choices"][0], out["usage"]
+        if on_piece is None:
+            choice, usage = out["choices"][0], out["usage"]
+            text, reason = choice["text"], choice.get("finish_reason")
+            completion_tokens = int(usage["completion_tokens"])
+        else:
+            pieces, reason = [], None
+            for chunk in out:
+                choice = chunk["choices"][0]
+                if choice["text"]:
+                    pieces.append(choice["text"])
+                    on_piece(choice["text"])
+                reason = choice.get("finish_reason") or reason
+            text = "".join(pieces)
+            completion_tokens = len(self.encode(text))  # streamed chunks carry no usage
         return Completion(
-            text=choice["text"],
-            prompt_tokens=int(usage["prompt_tokens"]),
-            completion_tokens=int(usage["completion_tokens"]),
+            text=text,
+            prompt_tokens=len(ids),
+            completion_tokens=completion_tokens,
             latency_s=time.perf_counter() - started,
-            finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
+            finish_reason="length" if reason == "length" else "stop",
         )
 
 
