@@ -11,19 +11,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_generation import SHORT, _requests  # noqa: E402
+from bench_generation import SHORT, _requests, _timed  # noqa: E402
 from common import emit, row  # noqa: E402
-
-
-def _timed(backend: Any, requests: list[Any], options: Any) -> tuple[list[Any], float]:
-    started = time.perf_counter()
-    out = backend.generate(requests, options)
-    return out, time.perf_counter() - started
 
 
 def compare(llama: Any, local: Any, spec: str, n: int, new: int) -> list[dict[str, Any]]:

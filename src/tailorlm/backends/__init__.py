@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tailorlm.backends.base import Backend
 from tailorlm.backends.fake import FakeBackend
-from tailorlm.backends.models import DEFAULT_MODEL, resolve_model
+from tailorlm.backends.models import DEFAULT_MODEL, is_llamacpp_spec, resolve_model
 from tailorlm.errors import ModelError
 
 __all__ = [
@@ -32,7 +32,7 @@ def load_backend(
     optional llama.cpp engine, anything else a local transformers model (which ignores
     `api_key`); the local engines take a PEFT adapter folder on top."""
     from tailorlm.backends.http import OpenAIHTTPBackend, is_http_spec
-    from tailorlm.backends.llamacpp import LlamaCppBackend, is_llamacpp_spec
+    from tailorlm.backends.llamacpp import LlamaCppBackend
     from tailorlm.backends.local import LocalBackend
 
     if is_http_spec(spec):

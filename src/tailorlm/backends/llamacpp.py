@@ -34,13 +34,18 @@ from typing import Any
 
 from tailorlm import paths
 from tailorlm.backends.chat import ChatTemplated
-from tailorlm.backends.models import DEFAULT_MODEL, LLAMACPP_PREFIX, packaged_gguf, resolve_model
+from tailorlm.backends.models import (
+    DEFAULT_MODEL,
+    LLAMACPP_PREFIX,
+    packaged_gguf,
+    resolve_model,
+    weights_spec,
+)
 from tailorlm.backends.streaming import OnText
 from tailorlm.errors import ModelError
 from tailorlm.hardware import free_cores
 from tailorlm.types import Completion, GenerationOptions, Messages
 
-PREFIX = LLAMACPP_PREFIX
 INSTALL_HINT = (
     "install the optional engine: pip install -e '.[llamacpp]' (builds llama.cpp, ~12 min)"
 )
@@ -56,20 +61,16 @@ _TENSORS = {
 }
 
 
-def is_llamacpp_spec(spec: str | None) -> bool:
-    return bool(spec) and str(spec).startswith(PREFIX)
-
-
 def gguf_file(spec: str) -> Path:
     """The GGUF file a `llamacpp:` spec names."""
-    name = spec.removeprefix(PREFIX) or DEFAULT_MODEL
+    name = weights_spec(spec)
     if name == DEFAULT_MODEL:
         return packaged_gguf()
     path = Path(name).expanduser()
     if path.suffix != ".gguf":
         raise ModelError(
             f"The llama.cpp engine runs GGUF files; '{name}' is not one.",
-            hint=f"use {PREFIX}{DEFAULT_MODEL} or {PREFIX}/path/to/model.gguf",
+            hint=f"use {LLAMACPP_PREFIX}{DEFAULT_MODEL} or {LLAMACPP_PREFIX}/path/to/model.gguf",
         )
     if not path.is_file():
         raise ModelError(f"GGUF file not found: {path}")
@@ -100,8 +101,8 @@ class LlamaCppBackend(ChatTemplated):
         started = time.perf_counter()
         Llama = _import_llama()
         self.gguf = gguf_file(spec)
-        inner = spec.removeprefix(PREFIX) or DEFAULT_MODEL
-        self.name = PREFIX + inner + (f"+{adapter_label(adapter)}" if adapter else "")
+        inner = weights_spec(spec)
+        self.name = LLAMACPP_PREFIX + inner + (f"+{adapter_label(adapter)}" if adapter else "")
         resolved = resolve_model(inner)  # the tokenizer (and chat template) of the same model
         self.tokenizer = load_tokenizer(resolved)
         lora = gguf_lora(Path(adapter), Path(resolved.path)) if adapter else None

@@ -52,10 +52,19 @@ def packaged_gguf() -> Path:
     return path
 
 
+def is_llamacpp_spec(spec: str | None) -> bool:
+    return bool(spec) and str(spec).startswith(LLAMACPP_PREFIX)
+
+
+def weights_spec(spec: str | None) -> str:
+    """The model a spec names, without the engine: `llamacpp:X` and `X` name the same weights."""
+    return (spec or DEFAULT_MODEL).removeprefix(LLAMACPP_PREFIX) or DEFAULT_MODEL
+
+
 def resolve_model(spec: str | None = None) -> ResolvedModel:
     """Where the weights are. A `llamacpp:` prefix only picks the engine that runs them, so it
     resolves to the same weights (fine-tuning a `llamacpp:` model trains the same model)."""
-    spec = (spec or DEFAULT_MODEL).removeprefix(LLAMACPP_PREFIX) or DEFAULT_MODEL
+    spec = weights_spec(spec)
     if spec == DEFAULT_MODEL:
         gguf = packaged_gguf()
         return ResolvedModel(spec, str(gguf_to_safetensors(gguf)), source=str(gguf))

@@ -127,7 +127,7 @@ def eval_cmd(
 ) -> None:
     """Evaluate a system (model + prompt strategy) on a split and store the run."""
     from tailorlm.backends import LazyBackend
-    from tailorlm.backends.models import LLAMACPP_PREFIX
+    from tailorlm.backends.models import LLAMACPP_PREFIX, is_llamacpp_spec
     from tailorlm.cli import render
     from tailorlm.experiments import run_eval
     from tailorlm.tasks import load_task
@@ -139,7 +139,7 @@ def eval_cmd(
 
         base, adapter_dir = adapter_path_for_run(adapter)
         prompt = prompt or program_path_for_run(adapter)
-        if model and model.startswith(LLAMACPP_PREFIX):  # the run's model, on llama.cpp
+        if is_llamacpp_spec(model):  # the run's model, on llama.cpp
             base = LLAMACPP_PREFIX + base
         backend = LazyBackend(base, adapter=adapter_dir)
     else:

@@ -26,7 +26,7 @@ def _title(report: Report) -> str:
     return f"{c.task}: {c.model or 'model ?'} · {n} · {where}"
 
 
-def _cell(report: Report, row: Any, sid: str) -> Text:
+def _cell(row: Any, sid: str) -> Text:
     text = row.cells[sid]
     if sid in row.winners:
         return Text(f"{WINNER} {text}", style="bold green")
@@ -46,7 +46,7 @@ def criteria_table(report: Report) -> Table:
     for s in report.comparison.systems:
         table.add_column(s.label, overflow="fold", style=None if s.ok else "dim")
     for row in criteria_rows(report):
-        table.add_row(row.name, *(_cell(report, row, s.id) for s in report.comparison.systems))
+        table.add_row(row.name, *(_cell(row, s.id) for s in report.comparison.systems))
     table.caption = _caption(report)
     return table
 
@@ -60,7 +60,7 @@ def system_cards(report: Report) -> Group:
         card.add_column(style="bold", no_wrap=True)
         card.add_column(overflow="fold")
         for row in rows:
-            card.add_row(row.name, _cell(report, row, s.id))
+            card.add_row(row.name, _cell(row, s.id))
         cards.append(Panel(card, title=s.label, title_align="left", style="" if s.ok else "dim"))
     cards.append(Text(_caption(report), style="dim"))
     return Group(*cards)
