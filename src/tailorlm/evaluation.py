@@ -22,7 +22,8 @@ from tailorlm.prompting.program import PromptProgram
 from tailorlm.prompting.requests import build_messages
 from tailorlm.types import Example, GenerationOptions, Messages
 
-# Rows are persisted after each chunk: the most work an interruption can lose.
+# Rows are persisted after each chunk: the most work an interruption can lose. A chunk is a
+# whole number of generation batches (see `chunk_rows`).
 CHUNK_SIZE = 16
 
 
@@ -90,7 +91,7 @@ def iter_results(
     chunk_size: int | None = None,
 ) -> Iterator[list[ItemResult]]:
     """Yield scored rows chunk by chunk (each chunk is one `generate` call on the backend)."""
-    chunk_size = chunk_size or CHUNK_SIZE
+    chunk_size = chunk_size or chunk_rows(options.batch_size)
     metric = get_metric(metric_name)
     parse = PARSERS[program.parser]
     if program.stop:
@@ -118,6 +119,13 @@ def iter_results(
                 )
             )
         yield rows
+
+
+def chunk_rows(batch_size: int) -> int:
+    """At least CHUNK_SIZE rows, rounded up to whole batches: a chunk that splits a batch would
+    run a second decoding loop for the remainder (40 rows in batches of 20 as chunks of 16 took
+    three loops instead of two, and each loop decodes until its longest answer ends)."""
+    return batch_size * -(-CHUNK_SIZE // batch_size)
 
 
 def summarize(

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from tailorlm.backends import FakeBackend
+from tailorlm.evaluation import chunk_rows
 from tailorlm.experiments import run_eval
 from tailorlm.store import RunStore
 from tailorlm.tasks import load_task
@@ -88,13 +89,35 @@ class _Interrupting(FakeBackend):
 def test_interrupted_eval_resumes_from_last_chunk(sql_task, monkeypatch):
     monkeypatch.setattr("tailorlm.evaluation.CHUNK_SIZE", 4)
     flaky = _Interrupting(fail_on_call=2, default="SELECT 1")
+    options = GenerationOptions(max_new_tokens=32, batch_size=2)  # chunks of 4 = 2 batches
     with pytest.raises(KeyboardInterrupt):
-        run_eval(sql_task, backend=flaky, limit=10)
+        run_eval(sql_task, backend=flaky, limit=10, options=options)
     (stuck,) = RunStore().list(kind="eval")
     assert stuck.status == "interrupted" and not stuck.is_complete
     resumed_backend = FakeBackend(default="SELECT 1")
-    outcome = run_eval(sql_task, backend=resumed_backend, limit=10)
+    outcome = run_eval(sql_task, backend=resumed_backend, limit=10, options=options)
     assert outcome.resumed and outcome.run_id == stuck.id and outcome.summary.n == 10
     assert len(resumed_backend.calls) == 6  # the first chunk of 4 was kept
     ids = [r["id"] for r in RunStore().get(outcome.run_id).read_jsonl("examples.jsonl")]
     assert len(ids) == len(set(ids)) == 10
+
+
+@pytest.mark.parametrize(("batch", "rows"), [(1, 16), (8, 16), (12, 24), (20, 20), (40, 40)])
+def test_chunks_hold_whole_batches(batch, rows):
+    assert chunk_rows(batch) == rows
+
+
+class _Recording(FakeBackend):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.sizes = []
+
+    def generate(self, batch, options=None):
+        self.sizes.append(len(batch))
+        return super().generate(batch, options)
+
+
+def test_eval_generates_each_batch_in_one_call(sql_task):
+    backend = _Recording(default="SELECT 1")
+    run_eval(sql_task, backend=backend, limit=40, options=GenerationOptions(32, batch_size=20))
+    assert backend.sizes == [20, 20]
