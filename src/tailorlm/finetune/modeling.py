@@ -92,7 +92,8 @@ def add_adapter(model: Any, cfg: FinetuneConfig) -> Any:
 def completion_loss_module(model: Any) -> Any:
     """Wrap `model` in an nn.Module whose forward returns (summed answer-token loss)."""
     import torch
-    import torch.nn.functional as F
+
+    from tailorlm.finetune.losses import summed_cross_entropy
 
     class _CompletionLoss(torch.nn.Module):
         def __init__(self, inner: Any) -> None:
@@ -119,7 +120,7 @@ def completion_loss_module(model: Any) -> Any:
                         input_ids=input_ids, attention_mask=attention_mask, use_cache=False
                     )
                     picked = lm.get_output_embeddings()(out.last_hidden_state[:, :-1][keep])
-            return F.cross_entropy(picked.float(), targets[keep], reduction="sum")
+            return summed_cross_entropy(picked, targets[keep])
 
     return _CompletionLoss(model)
 
