@@ -39,6 +39,40 @@ def matmul_ceiling(dtype: str = "float32", size: int = 1536, repeats: int = 20) 
     return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
 
 
+def model_matmul_rate(model: str, dtype: str, tokens: int = 768, repeats: int = 5) -> float:
+    """GFLOP/s of the model's own matmuls on a `tokens`-row micro-batch (the CPU cap): one
+    layer's q/k/v/o and MLP projections and the vocabulary projection, each forward (x @ W^T)
+    and backward to the activations (dy @ W), weighted as one training step runs them. The
+    rate a perfect training loop would reach if it did nothing but matmuls."""
+    import json
+
+    import torch
+
+    from tailorlm.backends.models import resolve_model
+
+    cfg = json.loads((Path(resolve_model(model).path) / "config.json").read_text())
+    hidden, inner = cfg["hidden_size"], cfg["intermediate_size"]
+    head = cfg.get("head_dim") or hidden // cfg["num_attention_heads"]
+    kv = cfg.get("num_key_value_heads", cfg["num_attention_heads"]) * head
+    layers = cfg["num_hidden_layers"]
+    # (out, in, uses per step): q, o; k, v; gate, up; down; the tied vocabulary projection
+    shapes = [(hidden, hidden, 2 * layers), (kv, hidden, 2 * layers), (inner, hidden, 2 * layers)]
+    shapes += [(hidden, inner, layers), (cfg["vocab_size"], hidden, 1)]
+    kind = getattr(torch, dtype)
+    flops = seconds = 0.0
+    for out, inp, uses in shapes:
+        w = torch.randn(out, inp, dtype=kind)
+        x, dy = torch.randn(tokens, inp, dtype=kind), torch.randn(tokens, out, dtype=kind)
+        x @ w.T, dy @ w
+        started = time.perf_counter()
+        for _ in range(repeats):
+            x @ w.T
+            dy @ w
+        seconds += (time.perf_counter() - started) / repeats * uses
+        flops += 2 * 2 * tokens * out * inp * uses
+    return flops / seconds / 1e9
+
+
 def ours(model: str, steps: int, batch_size: int, precision: str) -> dict[str, Any]:
     from tailorlm.finetune import FinetuneConfig
     from tailorlm.finetune.runner import prepare
@@ -184,8 +218,10 @@ def main() -> None:
         f"our precision: {precision}; compute ceiling ({dtype} matmul): {ceiling:.1f} GFLOP/s"
         f" (float32: {matmul_ceiling():.1f})"
     )
+    shaped = model_matmul_rate(args.model, dtype)
     mine = ours(args.model, args.steps, args.batch_size, precision)
     ceiling = (ceiling + matmul_ceiling(dtype)) / 2  # before and after: the machine drifts
+    shaped = (shaped + model_matmul_rate(args.model, dtype)) / 2
     per_token = mine["flops_per_token"]
     rows = [
         row(
@@ -196,7 +232,15 @@ def main() -> None:
             "tokens/s",
             target=0.7,
             note=f"ceiling {ceiling:.0f} GFLOP/s / {per_token / 1e6:.0f} MFLOP per token",
-        )
+        ),
+        row(
+            "LoRA training, useful tokens/s vs the model's own matmuls alone",
+            f"{dtype} matmuls at the model's shapes, 768-token micro-batch",
+            shaped * 1e9 / per_token,
+            mine["tokens_per_s"],
+            "tokens/s",
+            note=f"{shaped:.0f} GFLOP/s: the rate of a loop that did nothing but matmuls",
+        ),
     ]
     theirs = trl_default(args.model, mine["rows"], args.steps, args.batch_size, fp32=False)
     rows.append(
