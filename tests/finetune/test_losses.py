@@ -45,3 +45,17 @@ def test_a_confident_right_answer_costs_nearly_nothing():
     assert float(summed_cross_entropy(logits, targets)) < 1e-6
     logits[0, 1], logits[0, 2] = -20.0, 20.0  # now row 0 is confidently wrong
     assert float(summed_cross_entropy(logits, targets)) > 39.0
+
+
+def test_threads_get_their_own_chunk_buffer():
+    import threading
+
+    from tailorlm.finetune.losses import _workspace
+
+    logits = torch.zeros(4, 10)
+    here = _workspace(logits)
+    there = []
+    worker = threading.Thread(target=lambda: there.append(_workspace(logits)))
+    worker.start()
+    worker.join()
+    assert _workspace(logits) is here and there[0] is not here

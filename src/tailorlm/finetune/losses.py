@@ -12,6 +12,7 @@ values are the same up to float rounding (tests/finetune/test_losses.py)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,15 +28,16 @@ def summed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.T
     return loss
 
 
-# One float32 chunk buffer per (vocabulary, device), kept between steps. A fresh 6-25 MB
+# One float32 chunk buffer per (vocabulary, device, thread), kept between steps. A fresh 6-25 MB
 # buffer per chunk was measured here to cost more than the arithmetic: inside a training step
 # the allocator hands such blocks back to the OS and every reuse page-faults them in again
-# (24 ms to convert one 128-row chunk in the training loop, 0.7 ms in a warm one).
-_WORKSPACE: dict[tuple[int, str], torch.Tensor] = {}
+# (24 ms to convert one 128-row chunk in the training loop, 0.7 ms in a warm one). The thread
+# is part of the key so that two trainings in one process never write the same buffer.
+_WORKSPACE: dict[tuple[int, str, int], torch.Tensor] = {}
 
 
 def _workspace(logits: torch.Tensor) -> torch.Tensor:
-    key = (logits.shape[1], str(logits.device))
+    key = (logits.shape[1], str(logits.device), threading.get_ident())
     buffer = _WORKSPACE.get(key)
     if buffer is None:
         buffer = _WORKSPACE[key] = logits.new_empty(
