@@ -30,13 +30,32 @@ def matmul_ceiling(dtype: str = "float32", size: int = 1536, repeats: int = 20) 
     """GFLOP/s of a large square matmul in `dtype`: what this machine can do at best."""
     import torch
 
-    a = torch.randn(size, size, dtype=getattr(torch, dtype))
-    b = torch.randn(size, size, dtype=getattr(torch, dtype))
+    if torch.cuda.is_available():  # a GPU needs a size that fills it
+        size, repeats = 8192, 50
+    device = _device()
+    a = torch.randn(size, size, dtype=getattr(torch, dtype), device=device)
+    b = torch.randn(size, size, dtype=getattr(torch, dtype), device=device)
     a @ b
+    _sync()
     started = time.perf_counter()
     for _ in range(repeats):
         a @ b
+    _sync()
     return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _sync() -> None:
+    """Wait for queued GPU work, so that a host clock times it (a no-op on a CPU)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def model_matmul_rate(model: str, dtype: str, tokens: int = 768, repeats: int = 5) -> float:
@@ -58,16 +77,19 @@ def model_matmul_rate(model: str, dtype: str, tokens: int = 768, repeats: int = 
     # (out, in, uses per step): q, o; k, v; gate, up; down; the tied vocabulary projection
     shapes = [(hidden, hidden, 2 * layers), (kv, hidden, 2 * layers), (inner, hidden, 2 * layers)]
     shapes += [(hidden, inner, layers), (cfg["vocab_size"], hidden, 1)]
-    kind = getattr(torch, dtype)
+    kind, device = getattr(torch, dtype), _device()
     flops = seconds = 0.0
     for out, inp, uses in shapes:
-        w = torch.randn(out, inp, dtype=kind)
-        x, dy = torch.randn(tokens, inp, dtype=kind), torch.randn(tokens, out, dtype=kind)
+        w = torch.randn(out, inp, dtype=kind, device=device)
+        x = torch.randn(tokens, inp, dtype=kind, device=device)
+        dy = torch.randn(tokens, out, dtype=kind, device=device)
         x @ w.T, dy @ w
+        _sync()
         started = time.perf_counter()
         for _ in range(repeats):
             x @ w.T
             dy @ w
+        _sync()
         seconds += (time.perf_counter() - started) / repeats * uses
         flops += 2 * 2 * tokens * out * inp * uses
     return flops / seconds / 1e9

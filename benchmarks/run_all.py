@@ -47,20 +47,20 @@ def run_script(name: str, argv: list[str]) -> list[dict[str, Any]]:
         return json.loads(out.read_text(encoding="utf-8"))
 
 
-def demo() -> list[dict[str, Any]]:
+def demo(log: Path | None = None) -> list[dict[str, Any]]:
     """`tailor demo` in a fresh run store, with this environment's (warm) model cache: the
     one-time GGUF conversion is reported separately by bench_generation.py --load."""
     from tailorlm import paths
 
-    tailor = Path(sys.executable).with_name("tailor")
+    tailor = [sys.executable, "-m", "tailorlm"]  # also where the package is on PYTHONPATH
     with tempfile.TemporaryDirectory(prefix="bench-demo-") as home:
         cache = str(paths.model_cache_dir())
         env = {**os.environ, "TAILOR_HOME": home, "TAILOR_MODEL_CACHE": cache}
         started = time.perf_counter()
-        code, peak = _run_measured([str(tailor), "demo"], env)
+        code, peak = _run_measured([*tailor, "demo"], env, log)
         wall = time.perf_counter() - started
         started = time.perf_counter()
-        subprocess.run([str(tailor), "demo"], env=env, check=False, capture_output=True)
+        subprocess.run([*tailor, "demo"], env=env, check=False, capture_output=True)
         again = time.perf_counter() - started
     if code != 0:
         return [{"metric": f"tailor demo: failed (exit {code})", "ratio": None}]
@@ -94,11 +94,12 @@ def demo() -> list[dict[str, Any]]:
     ]
 
 
-def _run_measured(cmd: list[str], env: dict[str, str]) -> tuple[int, int]:
+def _run_measured(cmd: list[str], env: dict[str, str], log: Path | None) -> tuple[int, int]:
     """(exit code, peak RSS in bytes) of this one command: os.wait4 reports that child's own
     maximum, where RUSAGE_CHILDREN would report the largest of all earlier benchmarks too."""
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
+    with open(log or os.devnull, "w", encoding="utf-8") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return proc.returncode, usage.ru_maxrss * 1024
 
@@ -131,6 +132,7 @@ def main() -> None:
         "--only", help=f"comma-separated subset of: {', '.join([*SCRIPTS, 'demo'])}"
     )
     parser.add_argument("--demo", action="store_true", help="also time `tailor demo`")
+    parser.add_argument("--demo-log", type=Path, help="write the first demo's output here")
     args = parser.parse_args()
     chosen = args.only.split(",") if args.only else list(SCRIPTS)
     unknown = set(chosen) - {*SCRIPTS, "demo"}
@@ -149,7 +151,7 @@ def main() -> None:
             continue
         rows += run_script(name, SCRIPTS[name])
     if args.demo or "demo" in chosen:
-        rows += demo()
+        rows += demo(args.demo_log)
     print_table(rows)
 
 

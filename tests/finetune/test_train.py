@@ -189,6 +189,7 @@ def test_token_cap_splits_micro_batches_without_changing_the_gradient(prep, tmp_
         assert (len(steps[0]) > 1) == (cap > 0)
         torch.manual_seed(0)
         net = completion_loss_module(load_model(job.model_path, job.config, "fp32"))
+        net.to(accelerator.device)  # where train_step puts the batch (a GPU, where there is one)
         recorder = _GradRecorder(net)
         loss, answer, _ = train_step(net, recorder, accelerator, steps[0], job)
         got[cap] = (loss / answer, recorder.grads)

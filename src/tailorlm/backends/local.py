@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tailorlm.backends.chat import ChatTemplated
+from tailorlm.backends.kvcache import growing_cache
 from tailorlm.backends.models import ResolvedModel, quiet_transformers, resolve_model
 from tailorlm.backends.prefix import PrefixCache, layout
 from tailorlm.backends.streaming import OnText, RowTexts
@@ -118,8 +119,12 @@ class LocalBackend(ChatTemplated):
         if rows is not None:
             kwargs["streamer"] = _row_streamer(self.tokenizer, rows)
         started = time.perf_counter()
+        # Room for the rows' own tokens and the answers: no cache copy per generated token.
+        reserve = ids.shape[1] - len(prefix) + options.max_new_tokens
         if prefix and self.prefixes is not None:
-            kwargs["past_key_values"] = self.prefixes.cache_for(prefix, len(seqs))
+            kwargs["past_key_values"] = self.prefixes.cache_for(prefix, len(seqs), reserve)
+        elif (cache := growing_cache(self.model, options.max_new_tokens)) is not None:
+            kwargs["past_key_values"] = cache
         with torch.inference_mode(), warnings.catch_warnings():
             # transformers 5.x renames it `cache`; older versions only know this name
             warnings.filterwarnings("ignore", message=".*past_key_values.*", category=FutureWarning)

@@ -14,6 +14,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
+from tailorlm.backends.kvcache import filled_cache
+
 MIN_PREFIX_TOKENS = 32  # below this, the copy costs about what it saves
 CACHED_PREFIXES = 4
 
@@ -49,8 +51,9 @@ class PrefixCache:
         n = common_prefix_length(seqs) if len(seqs) > 1 else 0
         return tuple(seqs[0][:n]) if n >= MIN_PREFIX_TOKENS else ()
 
-    def cache_for(self, prefix: tuple[int, ...], batch_size: int) -> Any:
-        """A fresh cache holding `prefix` for `batch_size` rows (generate extends it in place)."""
+    def cache_for(self, prefix: tuple[int, ...], batch_size: int, reserve: int = 0) -> Any:
+        """A fresh cache holding `prefix` for `batch_size` rows (generate extends it in place),
+        with room for `reserve` more tokens per row where the model allows (backends/kvcache)."""
         entry = self._entries.get(prefix)
         if entry is None:
             self.misses += 1
@@ -61,6 +64,8 @@ class PrefixCache:
         else:
             self.hits += 1
             self._entries.move_to_end(prefix)
+        if reserve and (cache := filled_cache(self.model, entry, batch_size, reserve)):
+            return cache
         cache = copy.deepcopy(entry)
         if batch_size > 1:
             cache.batch_repeat_interleave(batch_size)
