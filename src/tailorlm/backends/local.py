@@ -15,6 +15,7 @@ from tailorlm.backends.chat import ChatTemplated
 from tailorlm.backends.kvcache import growing_cache
 from tailorlm.backends.models import ResolvedModel, quiet_transformers, resolve_model
 from tailorlm.backends.prefix import PrefixCache, layout
+from tailorlm.backends.stops import stop_criteria
 from tailorlm.backends.streaming import OnText, RowTexts
 from tailorlm.errors import ModelError
 from tailorlm.hardware import cpu_bf16
@@ -150,8 +151,11 @@ class LocalBackend(ChatTemplated):
             kwargs.update(do_sample=True, temperature=options.temperature, top_p=options.top_p)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        if options.stop:
-            kwargs.update(stop_strings=list(options.stop), tokenizer=self.tokenizer)
+        if any(options.stop):
+            from transformers import StoppingCriteriaList
+
+            criteria = stop_criteria(self.tokenizer, options.stop)
+            kwargs["stopping_criteria"] = StoppingCriteriaList([criteria])
         return kwargs
 
     def _completion(
