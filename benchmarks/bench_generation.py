@@ -93,6 +93,31 @@ def prefill(cached, plain, spec: str, n: int, batch: int) -> dict[str, Any]:  # 
     )
 
 
+def graphs_vs_generate(backend, args, batch: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """On a GPU: greedy decoding replayed as CUDA graphs (backends/graphs.py) vs transformers'
+    `generate`, same requests (the best hand-built prompt, with its stop string)."""
+    from tailorlm.types import GenerationOptions
+
+    spec = "role+context+format+few-shot"
+    requests = _requests(spec, args.n if batch > 1 else 8)
+    options = GenerationOptions(args.max_new_tokens, batch_size=batch, stop=(";",))
+    backend.decoder = "generate"
+    plain, t_plain = _timed(backend, requests, options)
+    backend.decoder = "graphs"
+    graphs, t_graphs = _timed(backend, requests, options)
+    tokens = sum(c.completion_tokens for c in graphs)
+    same = sum(a.text == b.text for a, b in zip(graphs, plain))
+    return row(
+        f"decoding with CUDA graphs vs generate, batch {batch} ({spec})",
+        "transformers generate",
+        sum(c.completion_tokens for c in plain) / t_plain,
+        tokens / t_graphs,
+        "tokens/s",
+        note=f"{len(requests)} prompts, up to {args.max_new_tokens} new tokens; identical "
+        f"outputs {same}/{len(requests)}; decoder now {backend.decoder}",
+    )
+
+
 def load_times() -> dict[str, Any]:
     from tailorlm.backends.local import LocalBackend
 
@@ -124,10 +149,16 @@ def main() -> None:
     cached, plain = LocalBackend(), LocalBackend(prefix_cache=False)
     print(f"device {cached.device}, dtype {cached.dtype}, torch threads", _threads())
     warm_up(cached, plain)
+    decoders = cached.decoder, plain.decoder
+    cached.decoder = plain.decoder = "generate"  # the prefix cache works inside `generate`
     for spec in ("few-shot:method=random", "role+context+format+few-shot"):
         rows.append(prefill(cached, plain, spec, args.n, args.batch))
+    cached.decoder, plain.decoder = decoders
     for spec in (SHORT, "role+context+format+few-shot"):
         rows.append(batched_vs_single(cached, plain, args, spec))
+    if plain.decoder == "graphs":
+        for batch in (args.batch, 1):
+            rows.append(graphs_vs_generate(plain, args, batch))
     emit(rows, args.json)
 
 

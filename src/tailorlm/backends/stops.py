@@ -22,9 +22,7 @@ def stop_criteria(tokenizer: Any, stops: Sequence[str]) -> Any:
     class StopStrings(StoppingCriteria):  # type: ignore[misc]
         def __init__(self) -> None:
             self.stops = [s for s in dict.fromkeys(stops) if s]
-            # Every token decodes to at least one character (or to nothing: special tokens),
-            # so the last len(stop) + 1 tokens hold any occurrence that reaches the newest.
-            self.window = max((len(s) for s in self.stops), default=0) + 1
+            self.window = stop_window(self.stops)
             self.done: list[bool] = []
 
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
@@ -39,8 +37,21 @@ def stop_criteria(tokenizer: Any, stops: Sequence[str]) -> Any:
             return torch.tensor(self.done, dtype=torch.bool, device=input_ids.device)
 
         def _ends_a_stop(self, ids: list[int]) -> bool:
-            before = tokenizer.decode(ids[:-1], clean_up_tokenization_spaces=False)
-            text = tokenizer.decode(ids, clean_up_tokenization_spaces=False)
-            return any(text.find(s, max(0, len(before) - len(s) + 1)) >= 0 for s in self.stops)
+            return ends_a_stop(tokenizer, self.stops, ids)
 
     return StopStrings()
+
+
+def stop_window(stops: Sequence[str]) -> int:
+    """How many trailing tokens `ends_a_stop` needs: every token decodes to at least one
+    character (or to nothing: special tokens), so len(stop) + 1 tokens hold any occurrence
+    of a stop string that reaches the newest token."""
+    return max((len(s) for s in stops if s), default=0) + 1
+
+
+def ends_a_stop(tokenizer: Any, stops: Sequence[str], ids: Sequence[int]) -> bool:
+    """Whether a stop string occurs in the text of `ids` (a row's last `stop_window` tokens)
+    and that occurrence overlaps the last token."""
+    before = tokenizer.decode(ids[:-1], clean_up_tokenization_spaces=False)
+    text = tokenizer.decode(ids, clean_up_tokenization_spaces=False)
+    return any(s and text.find(s, max(0, len(before) - len(s) + 1)) >= 0 for s in stops)
