@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tailorlm import __version__
-from tailorlm.backends import LazyBackend
+from tailorlm.backends import LazyBackend, engine_of
 from tailorlm.backends.base import Backend
 from tailorlm.evaluation import EvalSummary, ProgressFn, iter_results, summarize
 from tailorlm.prompting.program import PromptProgram
@@ -59,7 +59,8 @@ def run_eval(
     options = options or GenerationOptions(max_new_tokens=default_max_tokens(task))
     examples = task.split(split)[:limit] if limit else task.split(split)
     model_name = backend.name if backend is not None else (model or "smollm2-135m")
-    config = eval_config(task, model_name, program, split, limit, options)
+    engine = engine_of(backend if backend is not None else LazyBackend(model))
+    config = eval_config(task, model_name, program, split, limit, options, engine)
     store = store or RunStore()
     data_hash = task.data_hash(split)
     if reuse and (done := store.find_reusable("eval", config_hash(config), data_hash)):
@@ -140,11 +141,13 @@ def eval_config(
     split: str,
     limit: int | None,
     options: GenerationOptions,
+    engine: str | None = None,
 ) -> dict[str, Any]:
     return {
         "kind": "eval",
         "task": task.name if task.builtin else str(task.root),
         "model": model,
+        "engine": engine,
         "program": program.to_dict(),
         "split": split,
         "limit": limit,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tailorlm import __version__
-from tailorlm.backends import LazyBackend
+from tailorlm.backends import LazyBackend, engine_of
 from tailorlm.backends.base import Backend
 from tailorlm.experiments import EvalOutcome, default_max_tokens, run_eval
 from tailorlm.metrics import get_metric
@@ -82,7 +82,8 @@ def optimize_prompt(
         max_new_tokens=default_max_tokens(task), seed=settings.seed
     )
     store = store or RunStore()
-    config = optimize_config(task, backend.name, student, settings, options, proposer)
+    engine = engine_of(backend)
+    config = optimize_config(task, backend.name, student, settings, options, proposer, engine)
     data_hash = task.data_hash()
     record = store.find_reusable("optimize", config_hash(config), data_hash) if reuse else None
     reused = record is not None
@@ -109,11 +110,13 @@ def optimize_config(
     settings: OptimizeSettings,
     options: GenerationOptions,
     proposer: Backend | None,
+    engine: str | None = None,
 ) -> dict[str, Any]:
     return {
         "kind": "optimize",
         "task": task.name if task.builtin else str(task.root),
         "model": model,
+        "engine": engine,
         "student": student.to_dict(),
         "settings": {**asdict(settings), "bootstrap": settings.bootstrap_size()},
         "proposer": proposer.name if proposer is not None else None,

@@ -14,20 +14,10 @@ from tailorlm.types import GenerationOptions
 TEXTS = ["How many orders are there?", "Revenue by region?", "Cities?", "Top product."]
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    tokenizer.padding_side = "left"
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
-    return model, tokenizer
-
-
 # The random tiny model repeats one token per row: "hundred", " actu", "yl", " amphibian".
 @pytest.mark.parametrize(("stops", "new_tokens"), [((), 12), (("hundred", "yly"), 20), ((), 1)])
-def test_same_tokens_as_generate(tiny, stops, new_tokens):
-    model, tokenizer = tiny
+def test_same_tokens_as_generate(tiny_lm, stops, new_tokens):
+    model, tokenizer = tiny_lm
     batch = tokenizer(TEXTS, return_tensors="pt", padding=True)
     common = {
         "max_new_tokens": new_tokens,
@@ -52,8 +42,8 @@ def test_same_tokens_as_generate(tiny, stops, new_tokens):
     assert got.tolist() == expected.tolist()
 
 
-def test_a_row_that_ends_on_eos_gets_padding(tiny):
-    model, tokenizer = tiny
+def test_a_row_that_ends_on_eos_gets_padding(tiny_lm):
+    model, tokenizer = tiny_lm
     batch = tokenizer(TEXTS[2:], return_tensors="pt", padding=True)  # "yl..." and " amphibian..."
     with torch.inference_mode():
         first = model(**batch).logits[:, -1].argmax(-1).tolist()

@@ -8,16 +8,6 @@ import torch
 from tailorlm.backends.kvcache import filled_cache, growing_cache
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    tokenizer.padding_side = "left"
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
-    return model, tokenizer
-
-
 def _generate(model, tokenizer, cache, new_tokens=12):
     texts = ["How many orders are there?", "Revenue by region?", "List every city we ship to."]
     batch = tokenizer(texts, return_tensors="pt", padding=True)
@@ -35,8 +25,8 @@ def _generate(model, tokenizer, cache, new_tokens=12):
 
 
 @pytest.mark.parametrize("reserve", [12, 1])  # 1: the buffer regrows on every step
-def test_same_greedy_tokens_as_transformers_own_cache(tiny, reserve):
-    model, tokenizer = tiny
+def test_same_greedy_tokens_as_transformers_own_cache(tiny_lm, reserve):
+    model, tokenizer = tiny_lm
     expected = _generate(model, tokenizer, None)
     assert _generate(model, tokenizer, growing_cache(model, reserve)) == expected
 
@@ -47,8 +37,8 @@ def _states(length, batch=2, seed=0):
     return torch.randn(shape, generator=g), torch.randn(shape, generator=g)
 
 
-def test_steps_write_into_one_buffer_without_copying_the_cache(tiny):
-    model, _ = tiny
+def test_steps_write_into_one_buffer_without_copying_the_cache(tiny_lm):
+    model, _ = tiny_lm
     layer = growing_cache(model, reserve=3).layers[0]
     keys, values = _states(5)
     layer.update(keys, values)
@@ -64,12 +54,12 @@ def test_steps_write_into_one_buffer_without_copying_the_cache(tiny):
     assert layer.keys.data_ptr() != buffer and torch.equal(layer.keys[:, :, :8], keys)
 
 
-def test_base_class_edits_are_picked_up(tiny):
+def test_base_class_edits_are_picked_up(tiny_lm):
     """crop and batch selection replace the views; the next update starts from what they hold,
     as transformers' own layer does."""
     from transformers.cache_utils import DynamicLayer
 
-    model, _ = tiny
+    model, _ = tiny_lm
     ours, theirs = growing_cache(model, reserve=4).layers[0], DynamicLayer()
     for layer in (ours, theirs):
         layer.update(*_states(6))
@@ -81,8 +71,8 @@ def test_base_class_edits_are_picked_up(tiny):
     assert ours.get_seq_length() == theirs.get_seq_length() == 6
 
 
-def test_filled_cache_repeats_a_prefix_over_the_batch(tiny):
-    model, _ = tiny
+def test_filled_cache_repeats_a_prefix_over_the_batch(tiny_lm):
+    model, _ = tiny_lm
     source = growing_cache(model, reserve=0)
     prefix = [_states(4, batch=1, seed=i) for i in range(model.config.num_hidden_layers)]
     for i, (k, v) in enumerate(prefix):

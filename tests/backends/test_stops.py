@@ -45,12 +45,12 @@ def test_a_finished_row_stays_finished(tokenizer):
 
 # The random tiny model repeats one token per row: "hundred", " actu", "yl", " amphibian".
 @pytest.mark.parametrize("stops", [["hundred"], ["u a", "yly"], ["mphi", "never"]])
-def test_same_tokens_as_transformers_stop_strings(tiny_model_dir, tokenizer, stops):
+def test_same_tokens_as_transformers_stop_strings(tiny_lm, stops):
     """Inside one token, across tokens, at the first token: every row stops where
     transformers' StopStringCriteria stops it."""
-    from transformers import AutoModelForCausalLM, StoppingCriteriaList
+    from transformers import StoppingCriteriaList
 
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    model, tokenizer = tiny_lm
     texts = ["How many orders are there?", "Revenue by region?", "Cities?", "Top product."]
     batch = tokenizer(texts, return_tensors="pt", padding=True)
     common = {"max_new_tokens": 24, "do_sample": False, "pad_token_id": tokenizer.pad_token_id}

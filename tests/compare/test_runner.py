@@ -82,6 +82,29 @@ def test_a_second_compare_is_reused_without_calling_the_model(sql_task):
     assert second.comparison == first.comparison
 
 
+def test_a_compare_on_other_hardware_is_not_reused(sql_task):
+    """Greedy outputs and latencies depend on the device and precision: a run measured on one
+    is not handed back for another, nor are its optimizer steps."""
+    first_backend = schema_and_demos_fake(sql_task)
+    first_backend.device, first_backend.dtype = "cpu", "bfloat16"
+    first = _compare(sql_task, first_backend)
+    again = schema_and_demos_fake(sql_task)
+    again.device, again.dtype = "cuda:0", "bfloat16"
+    second = _compare(sql_task, again)
+    assert not second.reused and second.run_id != first.run_id and again.calls
+    assert not _by_id(second.comparison)["optimized-prompt"]["reused"]
+
+
+def test_engine_names_device_and_precision(monkeypatch):
+    from tailorlm.backends import FakeBackend, LazyBackend, engine_of
+
+    monkeypatch.setenv("TAILOR_CPU_BF16", "0")
+    assert engine_of(LazyBackend("smollm2-135m", device="cpu")) == "cpu/float32"
+    assert engine_of(LazyBackend("llamacpp:smollm2-135m")) == "llama.cpp"
+    assert engine_of(LazyBackend("openai:gpt-4o-mini")) is None
+    assert engine_of(FakeBackend()) is None
+
+
 def test_steps_are_reused_by_a_different_comparison(sql_task):
     _compare(sql_task, schema_and_demos_fake(sql_task))
     other = TINY.with_overrides(budget=10)  # only the optimizer's config changes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tailorlm.backends.base import Backend
 from tailorlm.backends.fake import FakeBackend
@@ -14,6 +15,7 @@ __all__ = [
     "Backend",
     "FakeBackend",
     "LazyBackend",
+    "engine_of",
     "load_backend",
     "load_tokenizer",
     "resolve_model",
@@ -92,6 +94,48 @@ class LazyBackend:
 
     def count_tokens(self, text: str) -> int:
         return self.loaded.count_tokens(text)
+
+
+def engine_of(backend: Any) -> str | None:
+    """Where a backend's outputs and timings come from, for the configs that key stored runs:
+    `cuda/bfloat16`, `cpu/float32`, `llama.cpp`... Greedy outputs and latencies differ with the
+    device and precision, so a run measured on one is not reused for another. None for remote
+    endpoints and test doubles (their server decides)."""
+    if isinstance(backend, _LAZY):
+        return _spec_engine(backend._spec, backend._device)
+    device, dtype = getattr(backend, "device", None), getattr(backend, "dtype", None)
+    if isinstance(device, str) and isinstance(dtype, str):
+        return f"{device.split(':')[0]}/{dtype}"
+    return "llama.cpp" if type(backend).__name__ == "LlamaCppBackend" else None
+
+
+def _spec_engine(spec: str | None, device: str | None) -> str | None:
+    from tailorlm.backends.http import is_http_spec
+
+    if is_http_spec(spec):
+        return None
+    if is_llamacpp_spec(spec):
+        return "llama.cpp"
+    from tailorlm.backends.local import pick_device
+
+    if device is None and not _cuda_build():
+        device = "cpu"  # known without importing torch: a reused run stays a sub-second lookup
+    device, dtype = pick_device(device)
+    return f"{device.split(':')[0]}/{dtype}"
+
+
+def _cuda_build() -> bool:
+    """False where the installed torch is a CPU-only build (`2.13.0+cpu`); True where it may
+    see a GPU (importing torch to ask costs ~1.5 s)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return "+cpu" not in version("torch")
+    except PackageNotFoundError:
+        return False
+
+
+_LAZY = LazyBackend  # the class itself, whatever later rebinds the name (tests do)
 
 
 def load_tokenizer(spec: str | None = None):  # type: ignore[no-untyped-def]

@@ -29,12 +29,12 @@ log = logging.getLogger("tailorlm")
 def pick_device(device: str | None = None) -> tuple[str, str]:
     """Return (device, dtype name): the GPU in bf16 when it supports it; the CPU in bf16 when
     it has native bf16 instructions (see tailorlm.hardware), else float32."""
-    import torch
+    if device is None or device.startswith("cuda"):
+        import torch  # only here: a named CPU device is answered without importing it
 
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        return device, "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if device.startswith("cuda"):
+            return device, "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
     return device, "bfloat16" if cpu_bf16() else "float32"
 
 

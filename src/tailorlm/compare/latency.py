@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from tailorlm import __version__
+from tailorlm.backends import engine_of
 from tailorlm.backends.base import Backend
 from tailorlm.evaluation import build_request
 from tailorlm.prompting.program import PromptProgram
@@ -49,6 +50,7 @@ def measure_latency(
         "kind": KIND,
         "task": task.name if task.builtin else str(task.root),
         "model": backend.name,
+        "engine": engine_of(backend),
         "program": program.to_dict(),
         "examples": [ex.id for ex in examples],
         "generation": asdict(options),

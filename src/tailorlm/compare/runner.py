@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tailorlm import __version__
-from tailorlm.backends import DEFAULT_MODEL, LazyBackend
+from tailorlm.backends import DEFAULT_MODEL, LazyBackend, engine_of
 from tailorlm.backends.base import Backend
 from tailorlm.compare import measure
 from tailorlm.compare.curve import learning_curve
@@ -85,7 +85,7 @@ def run_compare(
     chosen = get_preset(preset).with_overrides(budget=budget, limit=limit)
     store = store or RunStore()
     base = backend or LazyBackend(model)
-    config = compare_config(task, model or base.name, chosen)
+    config = compare_config(task, model or base.name, chosen, engine_of(base))
     data_hash = task.data_hash()
     if reuse and (done := store.find_reusable(KIND, config_hash(config), data_hash)):
         return CompareOutcome(done.id, done.read_json(FILE), True, False, done.dir / FILE)
@@ -100,11 +100,14 @@ def run_compare(
     return CompareOutcome(record.id, comparison, False, resumed, record.dir / FILE)
 
 
-def compare_config(task: Task, model: str, preset: Preset) -> dict[str, Any]:
+def compare_config(
+    task: Task, model: str, preset: Preset, engine: str | None = None
+) -> dict[str, Any]:
     return {
         "kind": KIND,
         "task": task.name if task.builtin else str(task.root),
         "model": model,
+        "engine": engine,
         "preset": preset.to_dict(),
         "systems": [s.id for s in SPECS],
         "seed": preset.optimize.seed,
