@@ -1,9 +1,10 @@
 """Greedy decoding that replays each decode step as one CUDA graph.
 
 On a GPU a 135M model's decode step is a few hundred tiny kernels, and launching them from
-Python is the whole cost: measured on an H100, `generate` ran one request at ~23 ms per token
-and a batch of 20 at ~25-40 ms per step, where the arithmetic takes well under 1 ms. Capturing
-the step once per batch and replaying it removes the launches.
+Python is the whole cost: measured on an H100 with the best hand-built sql-sales prompt,
+`generate` ran one request at ~54 ms per token and a batch of 24 at ~67 ms per step, where the
+arithmetic takes well under 1 ms. Capturing the step once per batch and replaying it made both
+~10x faster with the same outputs (BENCHMARKS.md), and `tailor demo` went from 195 s to 64 s.
 
 A graph replays fixed tensors, so the loop keeps everything a step touches at fixed addresses:
 a transformers `StaticCache` sized for the prompt plus the answer budget, an additive attention
