@@ -32,6 +32,7 @@ SCRIPTS = {
     "train": ["bench_train.py", "--steps", "6"],
     "serve": ["bench_serve.py", "--requests", "96", "--levels", "8,32"],
     "llamacpp": ["bench_llamacpp.py", "--n", "8"],
+    "graphs": ["bench_graphs.py"],  # GPU only: prints nothing on a CPU
 }
 GIB = 1024**3
 
