@@ -91,3 +91,15 @@ def test_cuda_defaults_to_graphs_unless_turned_off(monkeypatch):
     assert default_decoder("cuda") == "graphs"
     monkeypatch.setenv("TAILOR_CUDA_GRAPHS", "0")
     assert default_decoder("cuda:0") == "generate"
+
+
+def test_models_with_other_layers_keep_generate(tiny_model_dir, monkeypatch):
+    """Sliding-window or special layers get another static cache than the mask is built for."""
+    from tailorlm.backends import local
+
+    backend = LocalBackend(str(tiny_model_dir))
+    backend.decoder = "static"
+    monkeypatch.setattr(local, "full_attention_only", lambda model: False)
+    monkeypatch.setattr(local, "greedy_decode", lambda *a, **k: pytest.fail("graph decoder used"))
+    out = backend.generate([({"role": "user", "content": "Cities?"},)], GenerationOptions(4))
+    assert out[0].completion_tokens == 4 and backend.decoder == "static"

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from tailorlm.backends import LazyBackend
 from tailorlm.backends.local import LocalBackend
@@ -66,7 +67,7 @@ def test_a_finished_run_stores_config_program_adapter_history_and_compute(tiny_m
     assert 0.0 <= metrics["dev_metric_best"] <= 1.0 and metrics["dev_metric_n"] == 2
     compute = metrics["compute"]
     assert compute["tokens"] > 0 and compute["flops_estimate"] > 0 and compute["wall_s"] > 0
-    assert compute["device"].startswith("cpu")
+    assert compute["device"].startswith("cuda" if torch.cuda.is_available() else "cpu")
     assert (record.dir / "adapter" / "tokenizer_config.json").is_file()
     assert ckpt.is_complete(record.dir / "adapter")  # its manifest covers every file
     assert "<svg" in (record.dir / "loss_curve.svg").read_text()

@@ -106,6 +106,12 @@ class _StepRunner:
         self.steps += 1
         if not self.graph_wanted:
             return self.forward(self.token, self.mask, self.position)
+        with torch.cuda.device(self.token.device):  # the model's GPU, whichever is current
+            return self._on_gpu()
+
+    def _on_gpu(self) -> Any:
+        import torch
+
         if self.graph is None and self.steps <= WARM_UP_STEPS:
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())

@@ -19,15 +19,21 @@ def growing_cache(model: Any, reserve: int) -> Any | None:
     brings (the prompt); None where the model needs another kind of cache."""
     from transformers.cache_utils import DynamicCache
 
-    config = model.config.get_text_config(decoder=True)
-    types = getattr(config, "layer_types", None) or ["full_attention"]
-    if set(types) != {"full_attention"} or getattr(config, "sliding_window", None):
+    if not full_attention_only(model):
         return None
-    layers = config.num_hidden_layers
+    layers = model.config.get_text_config(decoder=True).num_hidden_layers
     cache = DynamicCache()
     cache.layers = [_layer_class()(reserve) for _ in range(layers)]
     cache.layer_class_to_replicate = None
     return cache
+
+
+def full_attention_only(model: Any) -> bool:
+    """Whether every layer attends over the whole sequence (no sliding window, no special
+    layers): the models this cache, and the graph decoder's static cache, are written for."""
+    config = model.config.get_text_config(decoder=True)
+    types = getattr(config, "layer_types", None) or ["full_attention"]
+    return set(types) == {"full_attention"} and not getattr(config, "sliding_window", None)
 
 
 def filled_cache(model: Any, source: Any, batch_size: int, reserve: int) -> Any | None:

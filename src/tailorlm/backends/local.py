@@ -14,7 +14,7 @@ from typing import Any
 
 from tailorlm.backends.chat import ChatTemplated
 from tailorlm.backends.graphs import greedy_decode
-from tailorlm.backends.kvcache import growing_cache
+from tailorlm.backends.kvcache import full_attention_only, growing_cache
 from tailorlm.backends.models import ResolvedModel, quiet_transformers, resolve_model
 from tailorlm.backends.prefix import PrefixCache, layout
 from tailorlm.backends.stops import ends_a_stop, stop_criteria, stop_window
@@ -163,6 +163,8 @@ class LocalBackend(ChatTemplated):
         """Greedy decoding through backends/graphs.py where `self.decoder` asks for it; None
         to use `generate` (sampling, or the graph path failed on this model: then for good)."""
         if self.decoder == "generate" or options.temperature > 0:
+            return None
+        if not full_attention_only(self.model):  # its static cache would not match our mask
             return None
         stops = [s for s in options.stop if s]
         window = stop_window(stops)
