@@ -4,7 +4,10 @@
    two workloads: the fine-tuned system's short prompt and the best hand-built prompt
    (role+context+format+few-shot, ~590 tokens);
 2. prefill with vs without the shared-prefix KV cache (max_new_tokens=1) on few-shot prompts;
-3. model load cold (GGUF de-quantization) vs cached (safetensors), with --load.
+3. model load cold (GGUF de-quantization) vs cached (safetensors), with --load;
+4. decoding with the in-place KV cache vs transformers' DynamicCache, and stop strings checked
+   on row tails vs transformers' StopStringCriteria (both inside `generate`);
+5. on a GPU, decoding replayed as CUDA graphs vs `generate`.
 
 Greedy outputs must be identical between the compared runs; the script counts them.
 
@@ -93,6 +96,60 @@ def prefill(cached, plain, spec: str, n: int, batch: int) -> dict[str, Any]:  # 
     )
 
 
+def growing_vs_concatenated(backend, args) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """`generate` with backends/kvcache.py's in-place cache vs transformers' own, which
+    concatenates the whole cache each step: best hand-built prompt (long contexts), batched."""
+    from unittest import mock
+
+    from tailorlm.types import GenerationOptions
+
+    spec = "role+context+format+few-shot"
+    requests = _requests(spec, args.n)
+    options = GenerationOptions(args.max_new_tokens, batch_size=args.batch)
+    with mock.patch("tailorlm.backends.local.growing_cache", lambda *a, **k: None):
+        theirs, t_theirs = _timed(backend, requests, options)
+    ours, t_ours = _timed(backend, requests, options)
+    tokens = sum(c.completion_tokens for c in ours)
+    same = sum(a.text == b.text for a, b in zip(ours, theirs))
+    return row(
+        f"decoding with the in-place KV cache vs transformers' DynamicCache ({spec})",
+        "DynamicCache (torch.cat per step)",
+        sum(c.completion_tokens for c in theirs) / t_theirs,
+        tokens / t_ours,
+        "tokens/s",
+        note=f"{len(requests)} prompts, batch {args.batch}; identical outputs "
+        f"{same}/{len(requests)}",
+    )
+
+
+def tail_stops_vs_transformers(backend) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Stop strings checked on decoded row tails (backends/stops.py) vs transformers'
+    StopStringCriteria, one request at a time (where the per-step overhead shows most)."""
+    from unittest import mock
+
+    from transformers import StopStringCriteria
+
+    from tailorlm.types import GenerationOptions
+
+    requests = _requests(SHORT, 8)
+    options = GenerationOptions(64, batch_size=1, stop=(";",))
+    hf = lambda tokenizer, stops: StopStringCriteria(tokenizer, list(stops))  # noqa: E731
+    with mock.patch("tailorlm.backends.local.stop_criteria", hf):
+        theirs, t_theirs = _timed(backend, requests, options)
+    ours, t_ours = _timed(backend, requests, options)
+    tokens = sum(c.completion_tokens for c in ours)
+    same = sum(a.text == b.text for a, b in zip(ours, theirs))
+    return row(
+        f"stop string ';' checked on row tails vs StopStringCriteria ({SHORT}, one at a time)",
+        "transformers StopStringCriteria",
+        sum(c.completion_tokens for c in theirs) / t_theirs,
+        tokens / t_ours,
+        "tokens/s",
+        note=f"{len(requests)} prompts, up to 64 new tokens; identical outputs "
+        f"{same}/{len(requests)}",
+    )
+
+
 def graphs_vs_generate(backend, args, batch: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """On a GPU: greedy decoding replayed as CUDA graphs (backends/graphs.py) vs transformers'
     `generate`, same requests (the best hand-built prompt, with its stop string)."""
@@ -153,6 +210,8 @@ def main() -> None:
     cached.decoder = plain.decoder = "generate"  # the prefix cache works inside `generate`
     for spec in ("few-shot:method=random", "role+context+format+few-shot"):
         rows.append(prefill(cached, plain, spec, args.n, args.batch))
+    rows.append(growing_vs_concatenated(plain, args))
+    rows.append(tail_stops_vs_transformers(plain))
     cached.decoder, plain.decoder = decoders
     for spec in (SHORT, "role+context+format+few-shot"):
         rows.append(batched_vs_single(cached, plain, args, spec))
