@@ -108,17 +108,12 @@ def growing_vs_concatenated(backend, args) -> dict[str, Any]:  # type: ignore[no
     options = GenerationOptions(args.max_new_tokens, batch_size=args.batch)
     with mock.patch("tailorlm.backends.local.growing_cache", lambda *a, **k: None):
         theirs, t_theirs = _timed(backend, requests, options)
-    ours, t_ours = _timed(backend, requests, options)
-    tokens = sum(c.completion_tokens for c in ours)
-    same = sum(a.text == b.text for a, b in zip(ours, theirs))
-    return row(
+    return ab_row(
         f"decoding with the in-place KV cache vs transformers' DynamicCache ({spec})",
         "DynamicCache (torch.cat per step)",
-        sum(c.completion_tokens for c in theirs) / t_theirs,
-        tokens / t_ours,
-        "tokens/s",
-        note=f"{len(requests)} prompts, batch {args.batch}; identical outputs "
-        f"{same}/{len(requests)}",
+        (theirs, t_theirs),
+        _timed(backend, requests, options),
+        f"{len(requests)} prompts, batch {args.batch}",
     )
 
 
@@ -136,17 +131,12 @@ def tail_stops_vs_transformers(backend) -> dict[str, Any]:  # type: ignore[no-un
     hf = lambda tokenizer, stops: StopStringCriteria(tokenizer, list(stops))  # noqa: E731
     with mock.patch("tailorlm.backends.local.stop_criteria", hf):
         theirs, t_theirs = _timed(backend, requests, options)
-    ours, t_ours = _timed(backend, requests, options)
-    tokens = sum(c.completion_tokens for c in ours)
-    same = sum(a.text == b.text for a, b in zip(ours, theirs))
-    return row(
+    return ab_row(
         f"stop string ';' checked on row tails vs StopStringCriteria ({SHORT}, one at a time)",
         "transformers StopStringCriteria",
-        sum(c.completion_tokens for c in theirs) / t_theirs,
-        tokens / t_ours,
-        "tokens/s",
-        note=f"{len(requests)} prompts, up to 64 new tokens; identical outputs "
-        f"{same}/{len(requests)}",
+        (theirs, t_theirs),
+        _timed(backend, requests, options),
+        f"{len(requests)} prompts, up to 64 new tokens",
     )
 
 
@@ -159,19 +149,31 @@ def graphs_vs_generate(backend, args, batch: int) -> dict[str, Any]:  # type: ig
     requests = _requests(spec, args.n if batch > 1 else 8)
     options = GenerationOptions(args.max_new_tokens, batch_size=batch, stop=(";",))
     backend.decoder = "generate"
-    plain, t_plain = _timed(backend, requests, options)
+    plain = _timed(backend, requests, options)
     backend.decoder = "graphs"
-    graphs, t_graphs = _timed(backend, requests, options)
-    tokens = sum(c.completion_tokens for c in graphs)
-    same = sum(a.text == b.text for a, b in zip(graphs, plain))
-    return row(
+    graphs = _timed(backend, requests, options)
+    return ab_row(
         f"decoding with CUDA graphs vs generate, batch {batch} ({spec})",
         "transformers generate",
+        plain,
+        graphs,
+        f"{len(requests)} prompts, up to {args.max_new_tokens} new tokens; decoder now "
+        f"{backend.decoder}",
+    )
+
+
+def ab_row(metric: str, baseline: str, theirs: Any, ours: Any, note: str) -> dict[str, Any]:
+    """Tokens/s of two timed runs `(completions, seconds)` over the same requests, and how
+    many of the outputs are identical."""
+    (plain, t_plain), (mine, t_mine) = theirs, ours
+    same = sum(a.text == b.text for a, b in zip(mine, plain))
+    return row(
+        metric,
+        baseline,
         sum(c.completion_tokens for c in plain) / t_plain,
-        tokens / t_graphs,
+        sum(c.completion_tokens for c in mine) / t_mine,
         "tokens/s",
-        note=f"{len(requests)} prompts, up to {args.max_new_tokens} new tokens; identical "
-        f"outputs {same}/{len(requests)}; decoder now {backend.decoder}",
+        note=f"{note}; identical outputs {same}/{len(mine)}",
     )
 
 
