@@ -36,7 +36,7 @@ def test_same_tokens_as_generate(tiny_lm, stops, new_tokens):
         max_new_tokens=new_tokens,
         eos_id=tokenizer.eos_token_id,
         pad_id=tokenizer.eos_token_id,
-        stops_at=(lambda _, seq: ends_a_stop(tokenizer, stops, seq[-window:])) if stops else None,
+        stops_at=(lambda seq: ends_a_stop(tokenizer, stops, seq[-window:])) if stops else None,
         graph=False,
     )
     assert got.tolist() == expected.tolist()

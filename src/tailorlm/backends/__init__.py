@@ -106,7 +106,7 @@ def engine_of(backend: Any) -> str | None:
     device, dtype = getattr(backend, "device", None), getattr(backend, "dtype", None)
     if isinstance(device, str) and isinstance(dtype, str):
         return f"{device.split(':')[0]}/{dtype}"
-    return "llama.cpp" if type(backend).__name__ == "LlamaCppBackend" else None
+    return None
 
 
 def _spec_engine(spec: str | None, device: str | None) -> str | None:

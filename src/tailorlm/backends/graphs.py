@@ -32,12 +32,12 @@ def greedy_decode(
     max_new_tokens: int,
     eos_id: int | None,
     pad_id: int,
-    stops_at: Callable[[int, list[int]], bool] | None = None,
+    stops_at: Callable[[list[int]], bool] | None = None,
     graph: bool = True,
 ) -> Any:
     """`generate`'s greedy output for left-padded `ids`/`mask`: the prompt followed by up to
-    `max_new_tokens` new tokens per row, pad after a row's end. `stops_at(row, ids)` says
-    whether a row's sequence so far (prompt included) ends a stop string."""
+    `max_new_tokens` new tokens per row, pad after a row's end. `stops_at(ids)` says whether
+    a row's sequence so far (prompt included) ends a stop string."""
     import torch
     from transformers import StaticCache
 
@@ -86,7 +86,7 @@ def greedy_decode(
                 position_in += 1
             token_in.copy_(token[:, None])
             token = runner.run()
-        return torch.tensor(rows.sequences(), dtype=ids.dtype, device=ids.device)
+        return torch.tensor(rows.seqs, dtype=ids.dtype, device=ids.device)
 
 
 class _StepRunner:
@@ -128,31 +128,27 @@ class _StepRunner:
 
 
 class _Rows:
-    """Each row's new tokens and whether it has ended (end-of-sequence or a stop string)."""
+    """Each row's sequence (prompt, then new tokens) and whether it has ended (end-of-sequence
+    or a stop string)."""
 
     def __init__(
         self,
         prompts: list[list[int]],
         eos_id: int | None,
         pad_id: int,
-        stops_at: Callable[[int, list[int]], bool] | None,
+        stops_at: Callable[[list[int]], bool] | None,
     ) -> None:
-        self.prompts, self.eos_id, self.pad_id, self.stops_at = prompts, eos_id, pad_id, stops_at
-        self.new: list[list[int]] = [[] for _ in prompts]
+        self.seqs, self.eos_id, self.pad_id, self.stops_at = prompts, eos_id, pad_id, stops_at
         self.done = [False] * len(prompts)
 
     def take(self, tokens: Sequence[int]) -> bool:
         """Append one token per row (pad for rows that ended); True when every row has ended."""
         for row, token in enumerate(tokens):
+            seq = self.seqs[row]
             if self.done[row]:
-                self.new[row].append(self.pad_id)
+                seq.append(self.pad_id)
                 continue
-            self.new[row].append(token)
-            if token == self.eos_id or (
-                self.stops_at is not None and self.stops_at(row, self.prompts[row] + self.new[row])
-            ):
+            seq.append(token)
+            if token == self.eos_id or (self.stops_at is not None and self.stops_at(seq)):
                 self.done[row] = True
         return all(self.done)
-
-    def sequences(self) -> list[list[int]]:
-        return [p + n for p, n in zip(self.prompts, self.new)]

@@ -131,27 +131,11 @@ class LocalBackend(ChatTemplated):
         options: GenerationOptions,
         rows: RowTexts | None = None,
     ) -> list[Completion]:
-        import torch
-
         ids, mask = layout(seqs, len(prefix), self.tokenizer.pad_token_id, self.device)
-        kwargs = self._generate_kwargs(options)
-        if rows is not None:
-            kwargs["streamer"] = _row_streamer(self.tokenizer, rows)
         started = time.perf_counter()
-        # Room for the rows' own tokens and the answers: no cache copy per generated token.
-        reserve = ids.shape[1] - len(prefix) + options.max_new_tokens
-        if prefix and self.prefixes is not None:
-            kwargs["past_key_values"] = self.prefixes.cache_for(prefix, len(seqs), reserve)
-        elif (cache := growing_cache(self.model, options.max_new_tokens)) is not None:
-            kwargs["past_key_values"] = cache
         out = self._replayed(ids, mask, options) if rows is None else None
         if out is None:
-            with torch.inference_mode(), warnings.catch_warnings():
-                # transformers 5.x renames it `cache`; older versions only know this name
-                warnings.filterwarnings(
-                    "ignore", message=".*past_key_values.*", category=FutureWarning
-                )
-                out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
+            out = self._generated(ids, mask, prefix, options, rows)
         elapsed = time.perf_counter() - started
         new_tokens = out[:, ids.shape[1] :].tolist()
         prompt_lens = mask.sum(dim=1).tolist()
@@ -159,6 +143,32 @@ class LocalBackend(ChatTemplated):
             self._completion(ids, int(n), elapsed, options)
             for ids, n in zip(new_tokens, prompt_lens)
         ]
+
+    def _generated(
+        self,
+        ids: Any,
+        mask: Any,
+        prefix: tuple[int, ...],
+        options: GenerationOptions,
+        rows: RowTexts | None,
+    ) -> Any:
+        """transformers' `generate` on the laid-out rows, from the prefix's cached keys and
+        values where there is a prefix."""
+        import torch
+
+        kwargs = self._generate_kwargs(options)
+        if rows is not None:
+            kwargs["streamer"] = _row_streamer(self.tokenizer, rows)
+        # Room for the rows' own tokens and the answers: no cache copy per generated token.
+        reserve = ids.shape[1] - len(prefix) + options.max_new_tokens
+        if prefix and self.prefixes is not None:
+            kwargs["past_key_values"] = self.prefixes.cache_for(prefix, len(ids), reserve)
+        elif (cache := growing_cache(self.model, options.max_new_tokens)) is not None:
+            kwargs["past_key_values"] = cache
+        with torch.inference_mode(), warnings.catch_warnings():
+            # transformers 5.x renames it `cache`; older versions only know this name
+            warnings.filterwarnings("ignore", message=".*past_key_values.*", category=FutureWarning)
+            return self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
 
     def _replayed(self, ids: Any, mask: Any, options: GenerationOptions) -> Any | None:
         """Greedy decoding through backends/graphs.py where `self.decoder` asks for it; None
@@ -178,7 +188,7 @@ class LocalBackend(ChatTemplated):
                 max_new_tokens=options.max_new_tokens,
                 eos_id=tokenizer.eos_token_id,
                 pad_id=tokenizer.pad_token_id,
-                stops_at=(lambda _, seq: ends_a_stop(tokenizer, stops, seq[-window:]))
+                stops_at=(lambda seq: ends_a_stop(tokenizer, stops, seq[-window:]))
                 if stops
                 else None,
                 graph=self.decoder == "graphs",

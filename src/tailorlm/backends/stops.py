@@ -33,11 +33,8 @@ def stop_criteria(tokenizer: Any, stops: Sequence[str]) -> Any:
             tails = input_ids[:, -self.window :].tolist()
             for row, ids in enumerate(tails):
                 if not self.done[row]:
-                    self.done[row] = self._ends_a_stop(ids)
+                    self.done[row] = ends_a_stop(tokenizer, self.stops, ids)
             return torch.tensor(self.done, dtype=torch.bool, device=input_ids.device)
-
-        def _ends_a_stop(self, ids: list[int]) -> bool:
-            return ends_a_stop(tokenizer, self.stops, ids)
 
     return StopStrings()
 
