@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tailorlm.backends.attention import decode_attention
 from tailorlm.backends.chat import ChatTemplated
 from tailorlm.backends.graphs import greedy_decode
 from tailorlm.backends.kvcache import full_attention_only, growing_cache
@@ -291,7 +292,10 @@ def _load(resolved: ResolvedModel, device: str, dtype: str) -> tuple[Any, Any]:
     tokenizer = load_tokenizer(resolved)
     try:
         model: Any = AutoModelForCausalLM.from_pretrained(  # `.to` is typed too narrowly
-            resolved.path, dtype=dtype, local_files_only=_offline(resolved)
+            resolved.path,
+            dtype=dtype,
+            local_files_only=_offline(resolved),
+            attn_implementation=decode_attention(device),
         )
     except OSError as exc:
         raise _load_error(resolved, exc) from exc

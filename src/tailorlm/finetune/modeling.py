@@ -52,7 +52,7 @@ def training_attention() -> str:
     """`eager` on a CPU: the rows trained here are short (a micro-batch holds at most
     `max_batch_tokens`), and PyTorch's CPU flash-attention backward is slow for them (a LoRA
     step on sql-sales rows ran ~13% faster with eager attention, same loss up to rounding).
-    `sdpa` on a GPU. Generation keeps `sdpa` (see `generation_attention`)."""
+    `sdpa` on a GPU. Generation uses SDPA (see `generation_attention`)."""
     import torch
 
     return "sdpa" if torch.cuda.is_available() else "eager"
@@ -60,17 +60,20 @@ def training_attention() -> str:
 
 @contextmanager
 def generation_attention(model: Any) -> Iterator[None]:
-    """Generate with `sdpa` attention from a model trained with another implementation: with
-    long prompts and a growing cache it is the faster one on a CPU (measured: 18 s vs 28 s
-    for 16 few-shot prompts)."""
+    """Generate with the backends' SDPA attention (backends/attention.py) from a model trained
+    with another implementation: with long prompts and a growing cache it is the faster one on
+    a CPU (measured: 18 s vs 28 s for 16 few-shot prompts)."""
+    from tailorlm.backends.attention import decode_attention
+
     lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     before = lm.config._attn_implementation
-    if before != "sdpa":
-        lm.set_attn_implementation("sdpa")
+    wanted = decode_attention(str(next(lm.parameters()).device))
+    if before != wanted:
+        lm.set_attn_implementation(wanted)
     try:
         yield
     finally:
-        if before != "sdpa":
+        if before != wanted:
             lm.set_attn_implementation(before)
 
 
