@@ -39,6 +39,32 @@ def test_batched_greedy_matches_one_at_a_time(tiny_backend):
     assert [c.prompt_tokens for c in batched] == [c.prompt_tokens for c in single]
 
 
+@pytest.mark.parametrize("prefix_cache", [True, False])
+def test_prefill_in_chunks_gives_the_same_greedy_outputs(tiny_model_dir, monkeypatch, prefix_cache):
+    from tailorlm.backends import local
+
+    monkeypatch.setenv("TAILOR_CPU_BF16", "0")  # compare outputs exactly: float32
+    backend = LocalBackend(str(tiny_model_dir), prefix_cache=prefix_cache)
+    system = {"role": "system", "content": "You write SQL for the sales database. " * 3}
+    requests = [(system, {"role": "user", "content": q}) for q in QUESTIONS]
+    options = GenerationOptions(max_new_tokens=10, batch_size=4)
+    whole = backend.generate(requests, options)
+
+    widths = []
+    forward = backend.model.forward
+
+    def spy(*args, **kwargs):
+        widths.append(kwargs["input_ids"].shape[1])
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(backend.model, "forward", spy)
+    monkeypatch.setattr(local, "PREFILL_TOKENS", 4 * 8)  # 8 positions a row per pass
+    chunked = backend.generate(requests, options)
+    assert [c.text for c in chunked] == [c.text for c in whole]
+    # 4 rows: 8 positions a row per pass; the last row alone: 32
+    assert widths.count(8) > 2 and max(widths) <= 32
+
+
 def test_results_keep_input_order_and_count_tokens(tiny_backend):
     out = tiny_backend.generate(
         _batch(QUESTIONS), GenerationOptions(max_new_tokens=5, batch_size=2)
