@@ -7,7 +7,9 @@
 3. model load cold (GGUF de-quantization) vs cached (safetensors), with --load;
 4. decoding with the in-place KV cache vs transformers' DynamicCache, and stop strings checked
    on row tails vs transformers' StopStringCriteria (both inside `generate`);
-5. on a GPU, decoding replayed as CUDA graphs vs `generate`.
+5. on a GPU, decoding replayed as CUDA graphs vs `generate`;
+6. on a CPU, one request's decode attention on the key/value heads vs transformers' `sdpa`,
+   and a batch's prefill in passes of ~4096 tokens vs one pass.
 
 Greedy outputs must be identical between the compared runs; the script counts them.
 
@@ -140,6 +142,54 @@ def tail_stops_vs_transformers(backend) -> dict[str, Any]:  # type: ignore[no-un
     )
 
 
+def packed_vs_sdpa(backend) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """On a CPU, one request at a time (no attention mask): decode attention on the key/value
+    heads (backends/attention.py) vs transformers' `sdpa`, which uses SDPA's enable_gqa."""
+    from tailorlm.types import GenerationOptions
+
+    spec = "role+context+format+few-shot"
+    requests = _requests(spec, 8)
+    options = GenerationOptions(64, batch_size=1, stop=(";",))
+    ours = backend.model.config._attn_implementation
+    backend.model.set_attn_implementation("sdpa")
+    try:
+        theirs = _timed(backend, requests, options)
+    finally:
+        backend.model.set_attn_implementation(ours)
+    return ab_row(
+        f"decode attention on key/value heads vs transformers sdpa ({spec}, one at a time)",
+        "sdpa (enable_gqa)",
+        theirs,
+        _timed(backend, requests, options),
+        f"{len(requests)} prompts, up to 64 new tokens",
+    )
+
+
+def chunked_vs_whole_prefill(backend, args) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Prefill of a batch in passes of PREFILL_TOKENS prompt tokens vs the whole batch in one
+    pass (max_new_tokens=1): the best hand-built prompt, batched."""
+    from unittest import mock
+
+    from tailorlm.types import GenerationOptions
+
+    spec = "role+context+format+few-shot"
+    requests = _requests(spec, args.n)
+    options = GenerationOptions(1, batch_size=args.batch)
+    backend.generate(requests, options)  # the shared prefix's cache, for both timed runs
+    with mock.patch("tailorlm.backends.local.PREFILL_TOKENS", 10**9):
+        _, t_whole = _timed(backend, requests, options)
+    _, t_chunked = _timed(backend, requests, options)
+    return row(
+        f"prefill in passes of ~4096 tokens vs the whole batch ({spec})",
+        "one pass",
+        t_whole,
+        t_chunked,
+        "s",
+        higher_is_better=False,
+        note=f"{len(requests)} prompts, batch {args.batch}, with the shared-prefix cache",
+    )
+
+
 def graphs_vs_generate(backend, args, batch: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """On a GPU: greedy decoding replayed as CUDA graphs (backends/graphs.py) vs transformers'
     `generate`, same requests (the best hand-built prompt, with its stop string)."""
@@ -214,6 +264,9 @@ def main() -> None:
         rows.append(prefill(cached, plain, spec, args.n, args.batch))
     rows.append(growing_vs_concatenated(plain, args))
     rows.append(tail_stops_vs_transformers(plain))
+    if plain.device == "cpu":
+        rows.append(packed_vs_sdpa(plain))
+        rows.append(chunked_vs_whole_prefill(cached, args))
     cached.decoder, plain.decoder = decoders
     for spec in (SHORT, "role+context+format+few-shot"):
         rows.append(batched_vs_single(cached, plain, args, spec))
