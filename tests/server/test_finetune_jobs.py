@@ -194,3 +194,54 @@ def test_cancelling_a_running_job_stops_training(tiny_model_dir, openai_client, 
         steps = [e for e in client.fine_tuning.jobs.list_events(job.id) if e.type == "metrics"]
     assert job.status == "cancelled" and job.fine_tuned_model is None
     assert len(steps) == 1
+
+
+# ---------------------------------------------------------------- servers sharing one home
+
+
+def test_two_servers_on_one_home_share_one_worker(tiny_model_dir, openai_client):
+    first, second = tiny_app(tiny_model_dir), tiny_app(tiny_model_dir)
+    with live_server(first) as url_a, live_server(second) as url_b:
+        assert first.state.jobs.is_worker and not second.state.jobs.is_worker
+        job = start_job(openai_client(url_b), str(tiny_model_dir))  # queued by the second
+        assert wait_for(openai_client(url_a), job.id).status == "succeeded"
+        assert not second.state.jobs.is_worker
+
+
+def test_a_second_server_leaves_a_running_job_alone(tiny_model_dir, openai_client, monkeypatch):
+    original = JobService.check_interrupt
+
+    def slow(self, job_id):  # time for a second server to start while the job runs
+        time.sleep(0.3)
+        original(self, job_id)
+
+    monkeypatch.setattr(JobService, "check_interrupt", slow)
+    with live_server(tiny_app(tiny_model_dir)) as url_a:
+        client = openai_client(url_a)
+        job_id = start_job(client, str(tiny_model_dir)).id
+        deadline = time.monotonic() + 120
+        while client.fine_tuning.jobs.retrieve(job_id).status != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        with live_server(tiny_app(tiny_model_dir)) as url_b:
+            assert openai_client(url_b).fine_tuning.jobs.retrieve(job_id).status == "running"
+        job = wait_for(client, job_id)
+        messages = [e.message for e in client.fine_tuning.jobs.list_events(job_id, limit=100)]
+    assert job.status == "succeeded", job.error
+    assert not any("restarted" in m for m in messages)
+    assert sum(m.startswith("Step 1/") for m in messages) == 1  # trained once
+
+
+def test_another_server_takes_the_jobs_over_when_the_worker_stops(tiny_model_dir, openai_client):
+    from contextlib import ExitStack
+
+    first, second = tiny_app(tiny_model_dir), tiny_app(tiny_model_dir)
+    with ExitStack() as outer:
+        worker = ExitStack()
+        worker.enter_context(live_server(first))
+        url_b = outer.enter_context(live_server(second))
+        assert not second.state.jobs.is_worker
+        worker.close()  # the worker's server stops; the second one is still up
+        job = start_job(openai_client(url_b), str(tiny_model_dir))
+        assert wait_for(openai_client(url_b), job.id).status == "succeeded"
+        assert second.state.jobs.is_worker

@@ -3,7 +3,14 @@ a time in a background thread, with every state change in SQLite.
 
 On start, jobs the previous server left `queued` are queued again, and a job it left
 `running` is resumed from its run's newest checkpoint (`resume_finetune`), or marked failed
-with the reason when nothing is left to resume: never lost, never left "running"."""
+with the reason when nothing is left to resume: never lost, never left "running".
+
+Several servers may share one home (the same TAILOR_HOME): an exclusive lock on
+`<home>/jobs.lock` makes exactly one of them the worker, which runs every server's jobs (it
+looks for queued jobs in the database when its own queue is empty). The others answer requests
+and queue jobs; one of them takes the lock over, and resumes what was left, when the worker's
+server stops. Without the lock a second server would have taken the first one's running job
+for an interrupted one."""
 
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ import secrets
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tailorlm.errors import TailorError
 from tailorlm.server.db import JobsDB, loads
@@ -25,7 +32,10 @@ from tailorlm.store import RunStore
 
 log = logging.getLogger("tailorlm.server")
 ACTIVE = ("validating_files", "queued", "running")
+WAITING = ("validating_files", "queued")
 FINAL = ("succeeded", "failed", "cancelled")
+LOCK_FILE = "jobs.lock"
+POLL_S = 1.0  # how often the worker looks for other servers' jobs, and others for the lock
 
 
 class Cancelled(Exception):
@@ -51,11 +61,25 @@ class JobService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._counter: Any = None
+        self._lock: IO[bytes] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
+    @property
+    def is_worker(self) -> bool:
+        """Whether this server holds the home's job lock and so runs the jobs."""
+        return self._lock is not None
+
     def start(self) -> None:
-        self.recover()
+        self._lock = _try_lock(self.home / LOCK_FILE)
+        if self._lock is not None:
+            self.recover()
+        else:
+            log.warning(
+                "another tailor serve runs the fine-tuning jobs of %s; this one queues jobs "
+                "for it and takes over when it stops",
+                self.home,
+            )
         self._thread = threading.Thread(target=self._work, name="tailor-jobs", daemon=True)
         self._thread.start()
 
@@ -218,8 +242,28 @@ class JobService:
     # ------------------------------------------------------------------ the worker
 
     def _work(self) -> None:
+        while self._lock is None:  # another server is the worker: wait until it stops
+            if self._stop.wait(POLL_S):
+                return
+            self._lock = _try_lock(self.home / LOCK_FILE)
+            if self._lock is not None:
+                log.info("took over the fine-tuning jobs of %s", self.home)
+                self.recover()
+        try:
+            self._work_locked()
+        finally:
+            lock, self._lock = self._lock, None
+            lock.close()  # releases the lock for a server that is still up
+
+    def _work_locked(self) -> None:
         while not self._stop.is_set():
-            job_id = self._queue.get()
+            try:
+                job_id = self._queue.get(timeout=POLL_S)
+            except queue.Empty:  # jobs that other servers on this home queued
+                marks = ",".join("?" * len(WAITING))
+                for job in self.db.select("jobs", f"status IN ({marks})", WAITING):
+                    self._queue.put(job["id"])
+                continue
             if job_id is None:
                 return
             job = self.row(job_id)
@@ -309,3 +353,19 @@ def job_object(row: dict[str, Any]) -> dict[str, Any]:
         "estimated_finish": None,
         "integrations": [],
     }
+
+
+def _try_lock(path: Path) -> IO[bytes] | None:
+    """The open lock file when this process got the exclusive lock on it, else None. Where
+    `fcntl` does not exist (Windows) every server is its own worker, as before."""
+    try:
+        import fcntl
+    except ImportError:
+        return open(path, "ab")  # noqa: SIM115 - held open for the server's life
+    handle = open(path, "ab")  # noqa: SIM115 - held open for the server's life
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
