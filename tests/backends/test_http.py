@@ -190,3 +190,99 @@ def test_load_backend_takes_the_key_before_the_environment(monkeypatch):
             load_backend(spec).generate([({"role": "user", "content": "q"},)])
         reply = load_backend(spec, api_key=KEY).generate([({"role": "user", "content": "q"},)])
     assert reply[0].text == "user: q"
+
+
+# ---------------------------------------------------------------- streaming
+
+
+def _stream(backend, batch, options=None):
+    pieces: dict[int, list[str]] = {}
+    lock = threading.Lock()
+
+    def on_text(row, piece):
+        with lock:
+            pieces.setdefault(row, []).append(piece)
+
+    out = backend.generate_stream(batch, options or GenerationOptions(max_new_tokens=16), on_text)
+    return out, pieces
+
+
+def test_streams_pieces_over_a_real_server_with_usage():
+    app, _ = build_app(model="base")
+    with live_server(app) as url:
+        backend = OpenAIHTTPBackend(f"openai:base@{url}", api_key="k")
+        batch = [({"role": "user", "content": f"q {i} and more words"},) for i in range(3)]
+        out, pieces = _stream(backend, batch)
+        plain = backend.generate(batch, GenerationOptions(max_new_tokens=16))
+    assert [c.text for c in out] == [c.text for c in plain] == [echo(m) for m in batch]
+    assert all("".join(pieces[row]) == out[row].text for row in range(3))
+    assert all(len(pieces[row]) > 1 for row in range(3))  # it arrived in pieces
+    assert [(c.prompt_tokens, c.completion_tokens) for c in out] == [
+        (c.prompt_tokens, c.completion_tokens) for c in plain
+    ]
+
+
+def test_a_stream_is_retried_until_it_starts():
+    app, _ = build_app(model="base")
+    state = _flaky(app, [429, 503])
+    with live_server(app) as url:
+        backend = OpenAIHTTPBackend(f"openai:base@{url}", settings=FAST_RETRY)
+        [completion], pieces = _stream(backend, [({"role": "user", "content": "hi"},)])
+    assert completion.text == "".join(pieces[0]) == "user: hi"
+    assert backend.retries == 2 and state["seen"] == 3
+
+
+def test_a_refused_stream_is_a_model_error_with_a_hint():
+    app, _ = build_app(model="base", api_key="right")
+    with live_server(app) as url:
+        backend = OpenAIHTTPBackend(f"openai:base@{url}", api_key="wrong", settings=FAST_RETRY)
+        with pytest.raises(ModelError) as err:
+            _stream(backend, [({"role": "user", "content": "hi"},)])
+    assert "HTTP 401" in err.value.message and "OPENAI_API_KEY" in err.value.hint
+
+
+def _mocked(handler):
+    import httpx
+
+    backend = OpenAIHTTPBackend("openai:m@http://mock/v1", settings=FAST_RETRY)
+    backend._client = httpx.Client(
+        base_url=backend.base_url, transport=httpx.MockTransport(handler)
+    )
+    return backend
+
+
+def _sse(*events):
+    import httpx
+
+    body = "".join(f"data: {e}\n\n" for e in events)
+    return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
+
+
+def test_a_server_that_ignores_stream_gives_one_piece():
+    import httpx
+
+    answer = {"choices": [{"message": {"content": "SELECT 1"}, "finish_reason": "stop"}]}
+    backend = _mocked(lambda request: httpx.Response(200, json=answer))
+    [completion], pieces = _stream(backend, [({"role": "user", "content": "hi"},)])
+    assert completion.text == "SELECT 1" and pieces == {0: ["SELECT 1"]}
+
+
+def test_a_stream_without_usage_gets_estimated_counts_and_its_finish_reason():
+    delta = '{"choices": [{"delta": {"content": "%s"}, "finish_reason": %s}]}'
+    backend = _mocked(
+        lambda request: _sse(delta % ("SELECT ", "null"), delta % ("1", '"length"'), "[DONE]")
+    )
+    [completion], pieces = _stream(backend, [({"role": "user", "content": "count rows"},)])
+    assert pieces == {0: ["SELECT ", "1"]} and completion.text == "SELECT 1"
+    assert completion.finish_reason == "length"
+    assert completion.completion_tokens == 2 and completion.prompt_tokens == 3  # ~4 chars/token
+
+
+def test_an_error_event_in_a_stream_is_a_model_error():
+    backend = _mocked(
+        lambda request: _sse(
+            '{"choices": [{"delta": {"content": "SEL"}}]}', '{"error": {"message": "overloaded"}}'
+        )
+    )
+    with pytest.raises(ModelError, match="the stream ended with an error: overloaded"):
+        _stream(backend, [({"role": "user", "content": "hi"},)])

@@ -5,20 +5,28 @@ vLLM, llama.cpp, Ollama, a `tailor serve`) becomes a model through one spec,
 A batch is sent as concurrent requests (at most `concurrency` in flight per backend, shared by
 all callers), each retried with exponential backoff on 429/5xx and network errors, honouring a
 server's `Retry-After`. Token counts come from the response's `usage`; cost is not computed
-here: the report layer prices tokens."""
+here: the report layer prices tokens.
+
+`generate_stream` asks the server to stream (`stream: true`, server-sent events) and passes
+each piece of text on as it arrives; a request is retried only until its first piece has been
+passed on (after that a retry would repeat text), and a server that sends no usage gets
+estimated token counts."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+from tailorlm.backends.streaming import OnText
 from tailorlm.errors import ConfigError, ModelError
 from tailorlm.types import Completion, GenerationOptions, Messages
 
@@ -89,29 +97,127 @@ class OpenAIHTTPBackend:
         self, batch: Sequence[Messages], options: GenerationOptions | None = None
     ) -> list[Completion]:
         options = options or GenerationOptions()
-        if len(batch) <= 1:
-            return [self._one(m, options) for m in batch]
-        workers = min(len(batch), self.settings.concurrency)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tailor-http") as pool:
-            return list(pool.map(lambda m: self._one(m, options), batch))
+        return self._each(batch, lambda _row, messages: self._one(messages, options))
+
+    def generate_stream(
+        self, batch: Sequence[Messages], options: GenerationOptions | None, on_text: OnText
+    ) -> list[Completion]:
+        """`generate`, calling `on_text(row, piece)` with each piece of text the server
+        streams (the pieces of a row join to its completion's text)."""
+        options = options or GenerationOptions()
+        return self._each(
+            batch, lambda row, messages: self._streamed(messages, options, partial(on_text, row))
+        )
 
     def close(self) -> None:
         self._client.close()
+
+    def _each(
+        self, batch: Sequence[Messages], one: Callable[[int, Messages], Completion]
+    ) -> list[Completion]:
+        """`one(row, messages)` for every row, concurrently up to the backend's limit."""
+        if len(batch) <= 1:
+            return [one(row, m) for row, m in enumerate(batch)]
+        workers = min(len(batch), self.settings.concurrency)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tailor-http") as pool:
+            return list(pool.map(one, range(len(batch)), batch))
 
     def _one(self, messages: Messages, options: GenerationOptions) -> Completion:
         body = request_body(self.model, messages, options)
         with self._slots:
             started = time.perf_counter()
-            data = self._post_with_retries(body)
+            response, attempts = self._with_retries(
+                lambda: self._client.post("/chat/completions", json=body)
+            )
+            data = self._checked(response, attempts)
             return parse_completion(data, time.perf_counter() - started)
 
-    def _post_with_retries(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _streamed(
+        self, messages: Messages, options: GenerationOptions, on_piece: Callable[[str], None]
+    ) -> Completion:
+        body = {
+            **request_body(self.model, messages, options),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        with self._slots:
+            started = time.perf_counter()
+            request = self._client.build_request("POST", "/chat/completions", json=body)
+            response, attempts = self._with_retries(lambda: self._client.send(request, stream=True))
+            try:
+                if response.status_code >= 400 or "json" in response.headers.get(
+                    "content-type", ""
+                ):  # an error, or a server that does not stream: one answer, one piece
+                    response.read()
+                    data = self._checked(response, attempts)
+                    whole = parse_completion(data, time.perf_counter() - started)
+                    if whole.text:
+                        on_piece(whole.text)
+                    return whole
+                pieces: list[str] = []
+                usage: dict[str, Any] = {}
+                reason = None
+                for chunk in self._events(response):
+                    usage = chunk.get("usage") or usage
+                    for choice in chunk.get("choices") or []:
+                        piece = (choice.get("delta") or {}).get("content") or ""
+                        if piece:
+                            pieces.append(piece)
+                            on_piece(piece)
+                        reason = choice.get("finish_reason") or reason
+            finally:
+                response.close()
+        text = "".join(pieces)
+        prompt = " ".join(m["content"] for m in messages)
+        return Completion(
+            text=text,
+            prompt_tokens=int(usage.get("prompt_tokens") or self.count_tokens(prompt)),
+            completion_tokens=int(usage.get("completion_tokens") or self.count_tokens(text)),
+            latency_s=time.perf_counter() - started,
+            finish_reason="length" if reason == "length" else "stop",
+        )
+
+    def _events(self, response: Any) -> Iterator[dict[str, Any]]:
+        """The JSON objects of a server-sent event stream, up to `data: [DONE]`."""
+        import httpx
+
+        try:
+            for line in response.iter_lines():
+                if not line.startswith("data:"):
+                    continue  # blank separators, comments, event names
+                data = line[len("data:") :].strip()
+                if data == "[DONE]":
+                    return
+                try:
+                    chunk = json.loads(data)
+                except ValueError as exc:
+                    raise ModelError(
+                        f"{self.base_url}: a streamed event is not JSON: {exc}"
+                    ) from exc
+                if isinstance(chunk, dict) and chunk.get("error"):
+                    message = (
+                        chunk["error"].get("message")
+                        if isinstance(chunk["error"], dict)
+                        else chunk["error"]
+                    )
+                    raise ModelError(f"{self.base_url}: the stream ended with an error: {message}")
+                if isinstance(chunk, dict):
+                    yield chunk
+        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            raise ModelError(
+                f"{self.base_url}: the stream broke off: {exc!r}",
+                hint="is the server still running? raise the timeout?",
+            ) from exc
+
+    def _with_retries(self, send: Callable[[], Any]) -> tuple[Any, int]:
+        """(the response of `send()`, attempts made), retried with backoff on network errors
+        and on 408, 409, 429 and 5xx answers (the last answer is returned whatever its status)."""
         import httpx
 
         for attempt in range(self.settings.max_retries + 1):
             last = attempt == self.settings.max_retries
             try:
-                response = self._client.post("/chat/completions", json=body)
+                response = send()
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 if last:
                     raise ModelError(
@@ -121,9 +227,10 @@ class OpenAIHTTPBackend:
                 self._backoff(attempt, None)
                 continue
             if response.status_code in RETRY_STATUS and not last:
+                response.close()
                 self._backoff(attempt, response.headers.get("retry-after"))
                 continue
-            return self._checked(response, attempt)
+            return response, attempt + 1
         raise AssertionError("unreachable")  # the last attempt always returns or raises
 
     def _backoff(self, attempt: int, retry_after: str | None) -> None:
@@ -135,9 +242,9 @@ class OpenAIHTTPBackend:
                 wait = max(wait, min(float(retry_after), MAX_RETRY_AFTER_S))
         self._sleep(wait)
 
-    def _checked(self, response: Any, attempt: int) -> dict[str, Any]:
+    def _checked(self, response: Any, attempts: int) -> dict[str, Any]:
         if response.status_code >= 400:
-            raise http_error(response, self.base_url, self.model, attempt + 1)
+            raise http_error(response, self.base_url, self.model, attempts)
         try:
             data = response.json()
         except ValueError as exc:
