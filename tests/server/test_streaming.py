@@ -161,3 +161,24 @@ def test_real_model_streams_token_by_token(make_app, openai_client):
     assert first is not None and first < total / 3
     assert "".join(cut_pieces) == full[: full.index(stop)]  # what the non-streamed cut gives
     print(f"first piece after {first:.3f} s of {total:.3f} s; {len(pieces)} pieces")
+
+
+def test_a_model_behind_an_openai_spec_streams_live(make_app, openai_client):
+    from tailorlm.backends.http import OpenAIHTTPBackend
+
+    upstream = GatedFake(default="alpha beta gamma delta")
+    upstream_app, _ = make_app(backend=upstream)
+    received: list[str] = []
+    with live_server(upstream_app) as upstream_url:
+        app, _ = make_app(backend=OpenAIHTTPBackend(f"openai:fake-base@{upstream_url}"))
+        with live_server(app) as url:
+            stream = openai_client(url).chat.completions.create(
+                model="fake-base", messages=USER, stream=True
+            )
+            for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    received.append(chunk.choices[0].delta.content)
+                    upstream.gate.set()
+    # the first piece came through both servers while the upstream model was still generating
+    assert upstream.first_piece_seen_mid_generation is True
+    assert received == ["alpha ", "beta gamma delta"]
