@@ -9,7 +9,8 @@
    on row tails vs transformers' StopStringCriteria (both inside `generate`);
 5. on a GPU, decoding replayed as CUDA graphs vs `generate`;
 6. on a CPU, one request's decode attention on the key/value heads vs transformers' `sdpa`,
-   and a batch's prefill in passes of ~4096 tokens vs one pass.
+   a batch's prefill in passes of ~4096 tokens vs one pass, and decoding that drops ended
+   rows from the batch vs `generate`.
 
 Greedy outputs must be identical between the compared runs; the script counts them.
 
@@ -190,6 +191,28 @@ def chunked_vs_whole_prefill(backend, args) -> dict[str, Any]:  # type: ignore[n
     )
 
 
+def dropping_vs_generate(backend, args) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """On a CPU: greedy decoding that drops rows from the batch as they end
+    (backends/compact.py) vs `generate`, best hand-built prompt with its stop string, batched."""
+    from tailorlm.types import GenerationOptions
+
+    spec = "role+context+format+few-shot"
+    requests = _requests(spec, args.n)
+    options = GenerationOptions(128, batch_size=args.batch, stop=(";",))
+    backend.drop_ended_rows = False
+    try:
+        plain = _timed(backend, requests, options)
+    finally:
+        backend.drop_ended_rows = True
+    return ab_row(
+        f"decoding with ended rows dropped vs generate ({spec})",
+        "transformers generate",
+        plain,
+        _timed(backend, requests, options),
+        f"{len(requests)} prompts, batch {args.batch}, up to 128 new tokens, stop ';'",
+    )
+
+
 def graphs_vs_generate(backend, args, batch: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """On a GPU: greedy decoding replayed as CUDA graphs (backends/graphs.py) vs transformers'
     `generate`, same requests (the best hand-built prompt, with its stop string)."""
@@ -267,6 +290,7 @@ def main() -> None:
     if plain.device == "cpu":
         rows.append(packed_vs_sdpa(plain))
         rows.append(chunked_vs_whole_prefill(cached, args))
+        rows.append(dropping_vs_generate(cached, args))
     cached.decoder, plain.decoder = decoders
     for spec in (SHORT, "role+context+format+few-shot"):
         rows.append(batched_vs_single(cached, plain, args, spec))

@@ -76,7 +76,7 @@ def greedy_decode(
         step_mask.masked_fill_(~open_[:, None, None, :], blocked)
         token_in = token[:, None].clone()
         position_in = positions[:, -1:] + 1
-        rows = _Rows(ids.tolist(), eos_id, pad_id, stops_at)
+        rows = Rows(ids.tolist(), eos_id, pad_id, stops_at)
         runner = _StepRunner(forward, token_in, step_mask, position_in, graph)
         for step in range(max_new_tokens):
             if rows.take(token.tolist()) or step == max_new_tokens - 1:
@@ -127,7 +127,7 @@ class _StepRunner:
         return self.output.clone()
 
 
-class _Rows:
+class Rows:
     """Each row's sequence (prompt, then new tokens) and whether it has ended (end-of-sequence
     or a stop string)."""
 

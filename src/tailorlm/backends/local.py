@@ -8,12 +8,13 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from tailorlm.backends.attention import decode_attention
 from tailorlm.backends.chat import ChatTemplated
+from tailorlm.backends.compact import decode_dropping_ended_rows
 from tailorlm.backends.graphs import greedy_decode
 from tailorlm.backends.kvcache import full_attention_only, growing_cache
 from tailorlm.backends.models import ResolvedModel, quiet_transformers, resolve_model
@@ -91,6 +92,7 @@ class LocalBackend(ChatTemplated):
             self.model = attach_adapter(self.model, Path(adapter), merge)
         self.prefixes = PrefixCache(self.model) if prefix_cache else None
         self.decoder = default_decoder(self.device)
+        self.drop_ended_rows = self.device == "cpu"  # see backends/compact.py
         self.load_seconds = time.perf_counter() - started
 
     @classmethod
@@ -104,6 +106,7 @@ class LocalBackend(ChatTemplated):
         backend.dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
         backend.prefixes = PrefixCache(model)  # fresh: the weights may change between calls
         backend.decoder = default_decoder(backend.device)
+        backend.drop_ended_rows = backend.device == "cpu"
         backend.load_seconds = 0.0
         return backend
 
@@ -183,10 +186,29 @@ class LocalBackend(ChatTemplated):
             kwargs["past_key_values"] = cache
         if "past_key_values" in kwargs and self.device == "cpu":  # chunking needs a cache
             kwargs["prefill_chunk_size"] = prefill_chunk(len(ids))
-        with torch.inference_mode(), warnings.catch_warnings():
-            # transformers 5.x renames it `cache`; older versions only know this name
-            warnings.filterwarnings("ignore", message=".*past_key_values.*", category=FutureWarning)
-            return self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
+
+        def run(**overrides: Any) -> Any:
+            with torch.inference_mode(), warnings.catch_warnings():
+                # transformers 5.x renames it `cache`; older versions only know this name
+                warnings.filterwarnings(
+                    "ignore", message=".*past_key_values.*", category=FutureWarning
+                )
+                return self.model.generate(
+                    input_ids=ids, attention_mask=mask, **{**kwargs, **overrides}
+                )
+
+        if self.drop_ended_rows and rows is None and options.temperature <= 0 and len(ids) > 1:
+            return decode_dropping_ended_rows(
+                self.model,
+                ids,
+                mask,
+                lambda: run(max_new_tokens=1, return_dict_in_generate=True),
+                max_new_tokens=options.max_new_tokens,
+                eos_id=self.tokenizer.eos_token_id,
+                pad_id=self.tokenizer.pad_token_id,
+                stops_at=self._stops_at(options),
+            )
+        return run()
 
     def _replayed(self, ids: Any, mask: Any, options: GenerationOptions) -> Any | None:
         """Greedy decoding through backends/graphs.py where `self.decoder` asks for it; None
@@ -195,26 +217,30 @@ class LocalBackend(ChatTemplated):
             return None
         if not full_attention_only(self.model):  # its static cache would not match our mask
             return None
-        stops = [s for s in options.stop if s]
-        window = stop_window(stops)
-        tokenizer = self.tokenizer
         try:
             return greedy_decode(
                 self.model,
                 ids,
                 mask,
                 max_new_tokens=options.max_new_tokens,
-                eos_id=tokenizer.eos_token_id,
-                pad_id=tokenizer.pad_token_id,
-                stops_at=(lambda seq: ends_a_stop(tokenizer, stops, seq[-window:]))
-                if stops
-                else None,
+                eos_id=self.tokenizer.eos_token_id,
+                pad_id=self.tokenizer.pad_token_id,
+                stops_at=self._stops_at(options),
                 graph=self.decoder == "graphs",
             )
         except Exception as exc:  # noqa: BLE001 - any failure: generate gives the same tokens
             log.warning("CUDA-graph decoding failed (%s); using generate", exc)
             self.decoder = "generate"
             return None
+
+    def _stops_at(self, options: GenerationOptions) -> Callable[[list[int]], bool] | None:
+        """Whether a row's sequence so far ends one of `options.stop` (None: no stop strings),
+        by the rule transformers' StopStringCriteria applies."""
+        stops = [s for s in options.stop if s]
+        if not stops:
+            return None
+        window, tokenizer = stop_window(stops), self.tokenizer
+        return lambda seq: ends_a_stop(tokenizer, stops, seq[-window:])
 
     def _generate_kwargs(self, options: GenerationOptions) -> dict[str, Any]:
         import torch
