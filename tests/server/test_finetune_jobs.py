@@ -44,6 +44,13 @@ def wait_for(client, job_id: str, timeout: float = 180) -> object:
     raise AssertionError(f"job {job_id} still {job.status}")
 
 
+def poll(condition, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
 def start_job(client, model: str, **extra):
     training = client.files.create(file=("train.jsonl", jsonl(chat_rows(14))), purpose="fine-tune")
     return client.fine_tuning.jobs.create(
@@ -151,10 +158,9 @@ def test_running_job_resumes_from_its_checkpoint_after_a_restart(
     with live_server(tiny_app(tiny_model_dir)) as url:
         client = openai_client(url)
         job_id = start_job(client, str(tiny_model_dir)).id
-        deadline = time.monotonic() + 120
-        while not any("Step 3/" in e.message for e in client.fine_tuning.jobs.list_events(job_id)):
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        poll(
+            lambda: any("Step 3/" in e.message for e in client.fine_tuning.jobs.list_events(job_id))
+        )
         time.sleep(0.5)
         assert client.fine_tuning.jobs.retrieve(job_id).status == "running"
     monkeypatch.setattr(JobService, "check_interrupt", original)
@@ -219,10 +225,7 @@ def test_a_second_server_leaves_a_running_job_alone(tiny_model_dir, openai_clien
     with live_server(tiny_app(tiny_model_dir)) as url_a:
         client = openai_client(url_a)
         job_id = start_job(client, str(tiny_model_dir)).id
-        deadline = time.monotonic() + 120
-        while client.fine_tuning.jobs.retrieve(job_id).status != "running":
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        poll(lambda: client.fine_tuning.jobs.retrieve(job_id).status == "running")
         with live_server(tiny_app(tiny_model_dir)) as url_b:
             assert openai_client(url_b).fine_tuning.jobs.retrieve(job_id).status == "running"
         job = wait_for(client, job_id)

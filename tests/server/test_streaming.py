@@ -35,18 +35,22 @@ class GatedFake(FakeBackend):
         return out
 
 
+def _read_opening_the_gate(client, backend: GatedFake) -> list[str]:
+    """The streamed pieces of one request; the first one lets `backend` go on."""
+    received: list[str] = []
+    stream = client.chat.completions.create(model="fake-base", messages=USER, stream=True)
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            received.append(chunk.choices[0].delta.content)
+            backend.gate.set()
+    return received
+
+
 def test_the_first_piece_arrives_before_generation_ends(make_app, openai_client):
     backend = GatedFake(default="alpha beta gamma delta")
     app, _ = make_app(backend=backend)
-    received: list[str] = []
     with live_server(app) as url:
-        stream = openai_client(url).chat.completions.create(
-            model="fake-base", messages=USER, stream=True
-        )
-        for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
-                received.append(chunk.choices[0].delta.content)
-                backend.gate.set()
+        received = _read_opening_the_gate(openai_client(url), backend)
     assert backend.first_piece_seen_mid_generation is True
     assert received == ["alpha ", "beta gamma delta"]
 
@@ -168,17 +172,10 @@ def test_a_model_behind_an_openai_spec_streams_live(make_app, openai_client):
 
     upstream = GatedFake(default="alpha beta gamma delta")
     upstream_app, _ = make_app(backend=upstream)
-    received: list[str] = []
     with live_server(upstream_app) as upstream_url:
         app, _ = make_app(backend=OpenAIHTTPBackend(f"openai:fake-base@{upstream_url}"))
         with live_server(app) as url:
-            stream = openai_client(url).chat.completions.create(
-                model="fake-base", messages=USER, stream=True
-            )
-            for chunk in stream:
-                if chunk.choices and chunk.choices[0].delta.content:
-                    received.append(chunk.choices[0].delta.content)
-                    upstream.gate.set()
+            received = _read_opening_the_gate(openai_client(url), upstream)
     # the first piece came through both servers while the upstream model was still generating
     assert upstream.first_piece_seen_mid_generation is True
     assert received == ["alpha ", "beta gamma delta"]
