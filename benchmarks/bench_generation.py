@@ -25,6 +25,7 @@ import os
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -108,14 +109,13 @@ def growing_vs_concatenated(backend, args) -> dict[str, Any]:  # type: ignore[no
 
     spec = "role+context+format+few-shot"
     requests = _requests(spec, args.n)
-    options = GenerationOptions(args.max_new_tokens, batch_size=args.batch)
-    with mock.patch("tailorlm.backends.local.growing_cache", lambda *a, **k: None):
-        theirs, t_theirs = _timed(backend, requests, options)
-    return ab_row(
+    return ab_under(
+        mock.patch("tailorlm.backends.local.growing_cache", lambda *a, **k: None),
+        backend,
+        requests,
+        GenerationOptions(args.max_new_tokens, batch_size=args.batch),
         f"decoding with the in-place KV cache vs transformers' DynamicCache ({spec})",
         "DynamicCache (torch.cat per step)",
-        (theirs, t_theirs),
-        _timed(backend, requests, options),
         f"{len(requests)} prompts, batch {args.batch}",
     )
 
@@ -130,15 +130,14 @@ def tail_stops_vs_transformers(backend) -> dict[str, Any]:  # type: ignore[no-un
     from tailorlm.types import GenerationOptions
 
     requests = _requests(SHORT, 8)
-    options = GenerationOptions(64, batch_size=1, stop=(";",))
     hf = lambda tokenizer, stops: StopStringCriteria(tokenizer, list(stops))  # noqa: E731
-    with mock.patch("tailorlm.backends.local.stop_criteria", hf):
-        theirs, t_theirs = _timed(backend, requests, options)
-    return ab_row(
+    return ab_under(
+        mock.patch("tailorlm.backends.local.stop_criteria", hf),
+        backend,
+        requests,
+        GenerationOptions(64, batch_size=1, stop=(";",)),
         f"stop string ';' checked on row tails vs StopStringCriteria ({SHORT}, one at a time)",
         "transformers StopStringCriteria",
-        (theirs, t_theirs),
-        _timed(backend, requests, options),
         f"{len(requests)} prompts, up to 64 new tokens",
     )
 
@@ -150,20 +149,26 @@ def packed_vs_sdpa(backend) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 
     spec = "role+context+format+few-shot"
     requests = _requests(spec, 8)
-    options = GenerationOptions(64, batch_size=1, stop=(";",))
-    ours = backend.model.config._attn_implementation
-    backend.model.set_attn_implementation("sdpa")
-    try:
-        theirs = _timed(backend, requests, options)
-    finally:
-        backend.model.set_attn_implementation(ours)
-    return ab_row(
+    return ab_under(
+        _attention(backend.model, "sdpa"),
+        backend,
+        requests,
+        GenerationOptions(64, batch_size=1, stop=(";",)),
         f"decode attention on key/value heads vs transformers sdpa ({spec}, one at a time)",
         "sdpa (enable_gqa)",
-        theirs,
-        _timed(backend, requests, options),
         f"{len(requests)} prompts, up to 64 new tokens",
     )
+
+
+@contextmanager
+def _attention(model, name: str):  # type: ignore[no-untyped-def]
+    """`model` with attention implementation `name` inside the block."""
+    before = model.config._attn_implementation
+    model.set_attn_implementation(name)
+    try:
+        yield
+    finally:
+        model.set_attn_implementation(before)
 
 
 def chunked_vs_whole_prefill(backend, args) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -194,21 +199,19 @@ def chunked_vs_whole_prefill(backend, args) -> dict[str, Any]:  # type: ignore[n
 def dropping_vs_generate(backend, args) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """On a CPU: greedy decoding that drops rows from the batch as they end
     (backends/compact.py) vs `generate`, best hand-built prompt with its stop string, batched."""
+    from unittest import mock
+
     from tailorlm.types import GenerationOptions
 
     spec = "role+context+format+few-shot"
     requests = _requests(spec, args.n)
-    options = GenerationOptions(128, batch_size=args.batch, stop=(";",))
-    backend.drop_ended_rows = False
-    try:
-        plain = _timed(backend, requests, options)
-    finally:
-        backend.drop_ended_rows = True
-    return ab_row(
+    return ab_under(
+        mock.patch.object(backend, "drop_ended_rows", False),
+        backend,
+        requests,
+        GenerationOptions(128, batch_size=args.batch, stop=(";",)),
         f"decoding with ended rows dropped vs generate ({spec})",
         "transformers generate",
-        plain,
-        _timed(backend, requests, options),
         f"{len(requests)} prompts, batch {args.batch}, up to 128 new tokens, stop ';'",
     )
 
@@ -233,6 +236,16 @@ def graphs_vs_generate(backend, args, batch: int) -> dict[str, Any]:  # type: ig
         f"{len(requests)} prompts, up to {args.max_new_tokens} new tokens; decoder now "
         f"{backend.decoder}",
     )
+
+
+def ab_under(  # type: ignore[no-untyped-def]
+    baseline_context, backend, requests, options, metric: str, baseline: str, note: str
+) -> dict[str, Any]:
+    """`ab_row` for the same requests timed inside `baseline_context` (the baseline) and then
+    as the backend is."""
+    with baseline_context:
+        theirs = _timed(backend, requests, options)
+    return ab_row(metric, baseline, theirs, _timed(backend, requests, options), note)
 
 
 def ab_row(metric: str, baseline: str, theirs: Any, ours: Any, note: str) -> dict[str, Any]:

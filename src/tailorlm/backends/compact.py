@@ -17,11 +17,10 @@ row's end. Tests check it token for token against `generate` in float32."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
-from tailorlm.backends.graphs import Rows
+from tailorlm.backends.graphs import Rows, next_tokens
 
 COMPACT_SHARE = 4  # cut the batch down once 1/COMPACT_SHARE of its running rows have ended
 
@@ -45,41 +44,25 @@ def decode_dropping_ended_rows(
     rows = Rows(ids.tolist(), eos_id, pad_id, stops_at)
     token = first.sequences[:, -1]
     if rows.take(token.tolist()) or max_new_tokens <= 1:
-        return _laid_out(rows, ids)
+        return rows.tensor(ids)
     cache = first.past_key_values
     running = list(range(len(ids)))  # each batch position's row
     attention = torch.cat([mask, mask.new_ones(len(ids), 1)], dim=1)
     position = mask.long().sum(dim=1, keepdim=True)  # the first new token's position
-    with torch.inference_mode(), warnings.catch_warnings():
-        # transformers 5.x renames past_key_values to cache; older versions know only this name
-        warnings.filterwarnings("ignore", message=".*past_key_values.*", category=FutureWarning)
+    with torch.inference_mode():
         for _ in range(max_new_tokens - 1):
-            out = model(
-                input_ids=token[:, None],
-                attention_mask=attention,
-                position_ids=position,
-                past_key_values=cache,
-                use_cache=True,
-                logits_to_keep=1,
-            )
-            token = out.logits[:, -1].argmax(-1)
+            token = next_tokens(model, cache, token[:, None], attention, position)
             full = [pad_id] * len(ids)
             for slot, row in enumerate(token.tolist()):
                 full[running[slot]] = row
             if rows.take(full):
                 break
-            ended = [slot for slot, row in enumerate(running) if rows.done[row]]
-            if ended and len(ended) * COMPACT_SHARE >= len(running):
-                keep = torch.tensor([s for s, row in enumerate(running) if not rows.done[row]])
+            kept = [slot for slot, row in enumerate(running) if not rows.done[row]]
+            if (len(running) - len(kept)) * COMPACT_SHARE >= len(running):
+                keep = torch.tensor(kept)
                 cache.batch_select_indices(keep)
                 attention, position, token = attention[keep], position[keep], token[keep]
-                running = [running[s] for s in keep.tolist()]
+                running = [running[slot] for slot in kept]
             attention = torch.cat([attention, attention.new_ones(len(running), 1)], dim=1)
             position = position + 1
-    return _laid_out(rows, ids)
-
-
-def _laid_out(rows: Rows, ids: Any) -> Any:
-    import torch
-
-    return torch.tensor(rows.seqs, dtype=ids.dtype, device=ids.device)
+    return rows.tensor(ids)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 WARM_UP_STEPS = 2  # eager steps on a side stream before capture (library handles, workspaces)
@@ -57,19 +58,7 @@ def greedy_decode(
     positions = mask.long().cumsum(-1) - 1
     positions.masked_fill_(mask == 0, 1)
 
-    def forward(input_ids: Any, attention_mask: Any, position_ids: Any) -> Any:
-        with warnings.catch_warnings():  # transformers 5.x renames past_key_values to cache
-            warnings.filterwarnings("ignore", message=".*past_key_values.*", category=FutureWarning)
-            out = model(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                position_ids=position_ids,
-                past_key_values=cache,
-                use_cache=True,
-                logits_to_keep=1,
-            )
-        return out.logits[:, -1].argmax(-1)
-
+    forward = partial(next_tokens, model, cache)
     with torch.inference_mode():
         token = forward(ids, prefill_mask[:, None], positions)
         step_mask = torch.zeros(batch, 1, 1, width + max_new_tokens, dtype=dtype, device=ids.device)
@@ -86,7 +75,25 @@ def greedy_decode(
                 position_in += 1
             token_in.copy_(token[:, None])
             token = runner.run()
-        return torch.tensor(rows.seqs, dtype=ids.dtype, device=ids.device)
+        return rows.tensor(ids)
+
+
+def next_tokens(
+    model: Any, cache: Any, input_ids: Any, attention_mask: Any, position_ids: Any
+) -> Any:
+    """One forward pass of `input_ids` on top of `cache` (which it extends); each row's greedy
+    next token."""
+    with warnings.catch_warnings():  # transformers 5.x renames past_key_values to cache
+        warnings.filterwarnings("ignore", message=".*past_key_values.*", category=FutureWarning)
+        out = model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+    return out.logits[:, -1].argmax(-1)
 
 
 class _StepRunner:
@@ -152,3 +159,9 @@ class Rows:
             if token == self.eos_id or (self.stops_at is not None and self.stops_at(seq)):
                 self.done[row] = True
         return all(self.done)
+
+    def tensor(self, like: Any) -> Any:
+        """The sequences as one tensor with `like`'s dtype and device (all have one length)."""
+        import torch
+
+        return torch.tensor(self.seqs, dtype=like.dtype, device=like.device)

@@ -90,8 +90,7 @@ class JobService:
             self._thread.join(timeout)
 
     def recover(self) -> None:
-        marks = ",".join("?" * len(ACTIVE))
-        for job in self.db.select("jobs", f"status IN ({marks})", ACTIVE):
+        for job in self._jobs_in(ACTIVE):
             if job["status"] != "running":
                 self._queue.put(job["id"])
             elif job["run_id"] and self._resumable(job["run_id"]):
@@ -104,6 +103,10 @@ class JobService:
                     "The server stopped while the job was running and nothing was left "
                     "to resume from; create the job again.",
                 )
+
+    def _jobs_in(self, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
+        marks = ",".join("?" * len(statuses))
+        return self.db.select("jobs", f"status IN ({marks})", statuses)
 
     def _resumable(self, run_id: str) -> bool:
         try:
@@ -260,8 +263,7 @@ class JobService:
             try:
                 job_id = self._queue.get(timeout=POLL_S)
             except queue.Empty:  # jobs that other servers on this home queued
-                marks = ",".join("?" * len(WAITING))
-                for job in self.db.select("jobs", f"status IN ({marks})", WAITING):
+                for job in self._jobs_in(WAITING):
                     self._queue.put(job["id"])
                 continue
             if job_id is None:
@@ -358,11 +360,11 @@ def job_object(row: dict[str, Any]) -> dict[str, Any]:
 def _try_lock(path: Path) -> IO[bytes] | None:
     """The open lock file when this process got the exclusive lock on it, else None. Where
     `fcntl` does not exist (Windows) every server is its own worker, as before."""
+    handle = open(path, "ab")  # noqa: SIM115 - held open for the server's life
     try:
         import fcntl
     except ImportError:
-        return open(path, "ab")  # noqa: SIM115 - held open for the server's life
-    handle = open(path, "ab")  # noqa: SIM115 - held open for the server's life
+        return handle
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
