@@ -95,7 +95,9 @@ def model_matmul_rate(model: str, dtype: str, tokens: int = 768, repeats: int = 
     return flops / seconds / 1e9
 
 
-def ours(model: str, steps: int, batch_size: int, precision: str) -> dict[str, Any]:
+def ours(
+    model: str, steps: int, batch_size: int, precision: str, cuda_graphs: bool | None = None
+) -> dict[str, Any]:
     from tailorlm.finetune import FinetuneConfig
     from tailorlm.finetune.runner import prepare
     from tailorlm.finetune.train import TrainJob, make_accelerator, train
@@ -110,6 +112,7 @@ def ours(model: str, steps: int, batch_size: int, precision: str) -> dict[str, A
         metric_limit=0,
         dev_limit=1,
         epochs=1,
+        cuda_graphs=cuda_graphs,
     )
     prep = prepare(load_task("sql-sales"), model, config, None)
     events: list[dict[str, Any]] = []
@@ -136,7 +139,26 @@ def ours(model: str, steps: int, batch_size: int, precision: str) -> dict[str, A
         "tokens_per_s": (n1 - n0) / (t1 - t0),
         "flops_per_token": flops_per_token,
         "rows": prep.train_rows,
+        "losses": [e["loss"] for e in events if e["event"] == "step"],
     }
+
+
+def graphs_row(model: str, steps: int, batch_size: int, precision: str) -> dict[str, Any]:
+    """GPU: training steps replayed as CUDA graphs vs run eagerly, same rows and seed. Both
+    runs' per-step losses are compared (they differ only by rounding: padding and the mask's
+    form change the kernels' order of sums)."""
+    eager = ours(model, steps, batch_size, precision, cuda_graphs=False)
+    graphs = ours(model, steps, batch_size, precision, cuda_graphs=True)
+    gap = max(abs(a - b) / abs(a) for a, b in zip(eager["losses"], graphs["losses"]))
+    return row(
+        "LoRA training, CUDA-graph steps vs eager steps (GPU)",
+        "eager steps",
+        eager["tokens_per_s"],
+        graphs["tokens_per_s"],
+        "tokens/s",
+        note=f"{steps} steps of {batch_size} rows (warm-ups and captures included); "
+        f"per-step losses within {gap:.1%}",
+    )
 
 
 def trl_default(model: str, rows: list[Any], steps: int, batch_size: int, fp32: bool) -> float:
@@ -221,6 +243,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6, help="measured steps (after 1 warm-up)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--trl-fp32", action="store_true")
+    parser.add_argument(
+        "--graph-steps",
+        type=int,
+        default=40,
+        help="GPU only: measured steps of the CUDA-graph vs eager comparison",
+    )
     parser.add_argument("--json", help="also write the result rows to this file")
     args = parser.parse_args()
     import torch
@@ -264,7 +292,14 @@ def main() -> None:
             note=f"{shaped:.0f} GFLOP/s: the rate of a loop that did nothing but matmuls",
         ),
     ]
-    theirs = trl_default(args.model, mine["rows"], args.steps, args.batch_size, fp32=False)
+    if torch.cuda.is_available():
+        rows.append(graphs_row(args.model, args.graph_steps, args.batch_size, precision))
+    try:
+        theirs = trl_default(args.model, mine["rows"], args.steps, args.batch_size, fp32=False)
+    except ImportError as exc:  # trl is a benchmark-only dependency
+        print(f"TRL not measured: {exc}")
+        emit(rows, args.json)
+        return
     rows.append(
         row(
             "LoRA training, useful tokens/s vs TRL",

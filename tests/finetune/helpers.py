@@ -38,3 +38,16 @@ def tiny_job(prep: Prepared, run_dir: Path) -> TrainJob:
         record=prep.record,
         pad_id=prep.tokenizer.pad_token_id,
     )
+
+
+class GradRecorder:
+    """Stands in for the optimizer: keeps the step's (clipped) gradients, changes nothing."""
+
+    def __init__(self, net):
+        self.net, self.grads = net, {}
+
+    def step(self):
+        self.grads = {n: p.grad.clone() for n, p in self.net.named_parameters() if p.requires_grad}
+
+    def zero_grad(self, set_to_none=True):
+        self.net.zero_grad(set_to_none=set_to_none)

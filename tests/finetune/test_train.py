@@ -17,7 +17,7 @@ from tailorlm.finetune.train import (
     train,
     weights_digest,
 )
-from tests.finetune.helpers import tiny_job, tiny_prepared
+from tests.finetune.helpers import GradRecorder, tiny_job, tiny_prepared
 
 
 @pytest.fixture(scope="module")
@@ -164,19 +164,6 @@ def test_weights_digest_tracks_trainable_weights(prep):
     assert weights_digest(model) != digest
 
 
-class _GradRecorder:
-    """Stands in for the optimizer: keeps the step's (clipped) gradients, changes nothing."""
-
-    def __init__(self, net):
-        self.net, self.grads = net, {}
-
-    def step(self):
-        self.grads = {n: p.grad.clone() for n, p in self.net.named_parameters() if p.requires_grad}
-
-    def zero_grad(self, set_to_none=True):
-        self.net.zero_grad(set_to_none=set_to_none)
-
-
 def test_token_cap_splits_micro_batches_without_changing_the_gradient(prep, tmp_path):
     """A capped step runs more, smaller forwards; its loss and gradient are the same."""
     from tailorlm.finetune.train import epoch_steps, train_step
@@ -190,7 +177,7 @@ def test_token_cap_splits_micro_batches_without_changing_the_gradient(prep, tmp_
         torch.manual_seed(0)
         net = completion_loss_module(load_model(job.model_path, job.config, "fp32"))
         net.to(accelerator.device)  # where train_step puts the batch (a GPU, where there is one)
-        recorder = _GradRecorder(net)
+        recorder = GradRecorder(net)
         loss, answer, _ = train_step(net, recorder, accelerator, steps[0], job)
         got[cap] = (loss / answer, recorder.grads)
     (loss0, g0), (loss1, g1) = got[0], got[64]

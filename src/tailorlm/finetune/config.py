@@ -104,6 +104,12 @@ class FinetuneConfig(BaseModel):
     gradient_checkpointing: bool = Field(
         default=False, description="Recompute activations in backward: less memory, ~30% slower."
     )
+    cuda_graphs: bool | None = Field(
+        default=None,
+        description="Replay each training step's forward and backward as a CUDA graph (one "
+        "GPU, one process, one micro-batch a step; batches padded to a few widths): a small "
+        "model's step is launch-bound on a GPU. Default: on for models under 1B parameters.",
+    )
     precision: Literal["auto", "fp32", "bf16"] = Field(
         default="auto",
         description="`auto`: bf16 on a GPU or CPU with native bf16 (AVX512-BF16/AMX), "

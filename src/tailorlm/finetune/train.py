@@ -24,6 +24,7 @@ from typing import Any
 from tailorlm.finetune import checkpoint as ckpt
 from tailorlm.finetune.config import FinetuneConfig
 from tailorlm.finetune.data import Row, collate, plan_batches, shard, split_by_tokens
+from tailorlm.finetune.graphs import StepGraphs, use_graphs
 from tailorlm.finetune.modeling import (
     completion_loss_module,
     estimate_flops,
@@ -131,6 +132,15 @@ def train(job: TrainJob, accelerator: Any, log: EventFn | None = None) -> TrainR
     net, optimizer = accelerator.prepare(net, optimizer)
     accelerator.register_for_checkpointing(scheduler)  # stepped once per optimizer step
     ckpt.trainable_only_hooks(accelerator)
+    graphs = None
+    if use_graphs(cfg.cuda_graphs, accelerator, params, cfg):
+        graphs = StepGraphs(
+            accelerator.unwrap_model(net),
+            job.pad_id,
+            cfg.batch_size,
+            bf16=_precision(accelerator) == "bf16",
+            device=accelerator.device,
+        )
     state = restore(accelerator, job)
     resumed_from, session = state.step, _Meter(state)
     log({"event": "start", "step": state.step, "total": total, "resumed": state.step > 0})
@@ -139,7 +149,9 @@ def train(job: TrainJob, accelerator: Any, log: EventFn | None = None) -> TrainR
     for epoch in range(state.epoch, cfg.epochs):
         steps = epoch_steps(job, epoch, accelerator)
         for index in range(state.step_in_epoch, len(steps)):
-            loss, answer, tokens = train_step(net, optimizer, accelerator, steps[index], job)
+            loss, answer, tokens = train_step(
+                net, optimizer, accelerator, steps[index], job, graphs
+            )
             scheduler.step()
             epoch_done = index == len(steps) - 1
             _advance(state, session, answer, tokens, params, cfg.method, epoch_done)
@@ -182,13 +194,37 @@ def weights_digest(module: Any) -> str:
 
 
 def train_step(
-    net: Any, optimizer: Any, accelerator: Any, batches: list[list[int]], job: TrainJob
+    net: Any,
+    optimizer: Any,
+    accelerator: Any,
+    batches: list[list[int]],
+    job: TrainJob,
+    graphs: StepGraphs | None = None,
 ) -> tuple[float, int, int]:
     """One optimizer step over a few micro-batches; the loss is the mean over every answer
-    token of the step, however the tokens fall into micro-batches.
+    token of the step, however the tokens fall into micro-batches. With `graphs`, a step of
+    one micro-batch runs padded, as a CUDA graph (graphs.py).
     Returns (summed loss, answer tokens, all tokens) over every process."""
     import torch
 
+    if graphs is not None and len(batches) == 1:
+        summed, answer, tokens = graphs.step([job.train_rows[i] for i in batches[0]])
+        loss_sum = summed.item()
+    else:
+        loss_sum, answer, tokens = _eager_step(net, accelerator, batches, job)
+    accelerator.clip_grad_norm_(net.parameters(), job.config.max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    totals = torch.tensor(
+        [loss_sum, answer, tokens], dtype=torch.float64, device=accelerator.device
+    )
+    totals = accelerator.reduce(totals, reduction="sum")
+    return float(totals[0]), int(totals[1]), int(totals[2])
+
+
+def _eager_step(
+    net: Any, accelerator: Any, batches: list[list[int]], job: TrainJob
+) -> tuple[float, int, int]:
     tensors = [collate([job.train_rows[i] for i in b], job.pad_id) for b in batches]
     answer = sum(int((t["labels"][:, 1:] != -100).sum()) for t in tensors)
     loss_sum = 0.0
@@ -199,15 +235,7 @@ def train_step(
             loss = net(**{k: v.to(accelerator.device) for k, v in batch.items()})
             accelerator.backward(loss / max(answer, 1))
         loss_sum += loss.item()
-    accelerator.clip_grad_norm_(net.parameters(), job.config.max_grad_norm)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    tokens = sum(int(t["attention_mask"].sum()) for t in tensors)
-    totals = torch.tensor(
-        [loss_sum, answer, tokens], dtype=torch.float64, device=accelerator.device
-    )
-    totals = accelerator.reduce(totals, reduction="sum")
-    return float(totals[0]), int(totals[1]), int(totals[2])
+    return loss_sum, answer, sum(int(t["attention_mask"].sum()) for t in tensors)
 
 
 def evaluate(
