@@ -213,7 +213,7 @@ class StepGraphs:
             with torch.cuda.graph(graph):
                 loss = self._forward_backward(shape)
         except Exception as exc:  # noqa: BLE001 - any capture failure falls back to eager
-            log.warning("training steps run eagerly: capturing one as a CUDA graph failed (%s)", exc)
+            log.warning("training steps run eagerly: capturing one as a graph failed (%s)", exc)
             self.failed = True
             for param in self.params:
                 param.grad = None
