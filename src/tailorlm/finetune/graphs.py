@@ -218,6 +218,8 @@ class StepGraphs:
             for param in self.params:
                 param.grad = None
             return False
-        shape.graph, shape.loss = graph, loss
+        # Detached: the captured autograd graph (its nodes belong to the capture stream) is
+        # not kept alive, so later eager steps build their own.
+        shape.graph, shape.loss = graph, loss.detach()
         shape.grads = [p.grad for p in self.params]
         return True
