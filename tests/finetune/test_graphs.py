@@ -24,7 +24,7 @@ def _accelerator(device="cuda", processes=1):
     return SimpleNamespace(device=torch.device(device), num_processes=processes)
 
 
-def test_graphs_only_where_a_step_can_be_captured(tiny_config):
+def test_graphs_only_where_a_step_can_be_captured(tiny_config, monkeypatch):
     small, large = {"total": 135_000_000}, {"total": AUTO_MAX_PARAMS}
     assert use_graphs(None, _accelerator(), small, tiny_config)
     assert not use_graphs(None, _accelerator(), large, tiny_config)
@@ -34,6 +34,9 @@ def test_graphs_only_where_a_step_can_be_captured(tiny_config):
     assert not use_graphs(True, _accelerator(processes=2), small, tiny_config)
     for change in ({"gradient_checkpointing": True}, {"grad_accum": 2}):
         assert not use_graphs(True, _accelerator(), small, tiny_config.model_copy(update=change))
+    monkeypatch.setenv("TAILOR_CUDA_GRAPHS", "0")  # turns the default off, as for decoding
+    assert not use_graphs(None, _accelerator(), small, tiny_config)
+    assert use_graphs(True, _accelerator(), small, tiny_config)
 
 
 def _net(job, attention="sdpa", precision="fp32"):

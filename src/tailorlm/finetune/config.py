@@ -108,7 +108,8 @@ class FinetuneConfig(BaseModel):
         default=None,
         description="Replay each training step's forward and backward as a CUDA graph (one "
         "GPU, one process, one micro-batch a step; batches padded to a few widths): a small "
-        "model's step is launch-bound on a GPU. Default: on for models under 1B parameters.",
+        "model's step is launch-bound on a GPU. Default: on for models under 1B parameters "
+        "(TAILOR_CUDA_GRAPHS=0: off).",
     )
     precision: Literal["auto", "fp32", "bf16"] = Field(
         default="auto",

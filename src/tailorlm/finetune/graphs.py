@@ -28,6 +28,7 @@ micro-batch per step, for models under `AUTO_MAX_PARAMS` unless `cuda_graphs` sa
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -57,8 +58,8 @@ def bucket_width(longest: int, limit: int | None = None) -> int:
 
 
 def use_graphs(setting: bool | None, accelerator: Any, params: dict[str, int], cfg: Any) -> bool:
-    """Whether this run's steps replay as CUDA graphs: `setting` (None: auto) where the step can
-    be captured at all."""
+    """Whether this run's steps replay as CUDA graphs: `setting` (None: auto, which
+    TAILOR_CUDA_GRAPHS=0 turns off) where the step can be captured at all."""
     capturable = (
         accelerator.device.type == "cuda"
         and accelerator.num_processes == 1
@@ -66,7 +67,8 @@ def use_graphs(setting: bool | None, accelerator: Any, params: dict[str, int], c
         and cfg.grad_accum == 1
     )
     if setting is None:
-        return capturable and params["total"] < AUTO_MAX_PARAMS
+        wanted = os.environ.get("TAILOR_CUDA_GRAPHS", "1") != "0"  # as for decoding
+        return wanted and capturable and params["total"] < AUTO_MAX_PARAMS
     return bool(setting) and capturable
 
 
