@@ -34,7 +34,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from tailorlm.finetune.data import IGNORE_INDEX, Row
+from tailorlm.finetune.data import IGNORE_INDEX, Row, collate
 
 log = logging.getLogger(__name__)
 
@@ -144,19 +144,14 @@ class StepGraphs:
     def _fill(self, shape: _Shape, batch: Sequence[Row], width: int) -> int:
         """Copy the batch into the static inputs (spare rows: pad tokens, no labels, all keys
         open so no query sees only closed keys). Returns the answer tokens."""
-        torch = self._torch
-        ids = torch.full((self.rows, width), self.pad_id, dtype=torch.long)
-        labels = torch.full((self.rows, width), IGNORE_INDEX, dtype=torch.long)
-        lengths = torch.full((self.rows,), width, dtype=torch.long)
-        for i, row in enumerate(batch):
-            n = len(row)
-            ids[i, :n] = torch.tensor(row.input_ids)
-            labels[i, row.prompt_len : n] = ids[i, row.prompt_len : n]
-            lengths[i] = n
-        shape.ids.copy_(ids)
-        shape.labels.copy_(labels)
-        shape.lengths.copy_(lengths)
-        return int((labels[:, 1:] != IGNORE_INDEX).sum())
+        tensors, n = collate(batch, self.pad_id, multiple=width), len(batch)
+        shape.ids[:n].copy_(tensors["input_ids"])
+        shape.ids[n:].fill_(self.pad_id)
+        shape.labels[:n].copy_(tensors["labels"])
+        shape.labels[n:].fill_(IGNORE_INDEX)
+        shape.lengths[:n].copy_(tensors["attention_mask"].sum(1))
+        shape.lengths[n:].fill_(width)
+        return int((tensors["labels"][:, 1:] != IGNORE_INDEX).sum())
 
     def _forward_backward(self, shape: _Shape) -> Any:
         torch = self._torch
