@@ -45,6 +45,18 @@ def test_criteria_table_one_row_per_criterion_one_cell_per_system(comparison):
         assert row.winners <= {"zero-shot", "best-prompt", "optimized-prompt", "finetuned"}
 
 
+def test_latency_says_how_many_requests_were_timed(comparison):
+    def latency(n):
+        for one in comparison["systems"]:
+            one["per_request"]["latency_n"] = n
+        return {r.name: r for r in build_report(comparison).criteria()}["Latency p50 / p95"]
+
+    assert latency(None).cells["best-prompt"].split("\n")[0].endswith(" s")  # older runs
+    assert "/" not in latency(1).cells["best-prompt"].split("\n")[0]
+    assert latency(1).cells["best-prompt"].split("\n")[0].endswith("s (1 request)")
+    assert latency(8).cells["best-prompt"].split("\n")[0].endswith("s (8 requests)")
+
+
 def test_measured_values_and_winners(comparison):
     rows = {r.name: r for r in build_report(comparison).criteria()}
     quality = rows["Quality (95% CI, significance)"]

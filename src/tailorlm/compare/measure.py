@@ -26,6 +26,7 @@ _PARTS = {
         "completion_tokens",
         "latency_p50_s",
         "latency_p95_s",
+        "latency_n",
         "throughput_rps",
     ),
     "artifacts": ("prompt_tokens", "prompt_bytes", "adapter_bytes"),
@@ -100,6 +101,7 @@ def _per_request(run: SystemRun, probe: LatencyProbe | None) -> dict[str, Any]:
         "completion_tokens": s.completion_tokens_mean,
         "latency_p50_s": probe.p50_s if probe else None,
         "latency_p95_s": probe.p95_s if probe else None,
+        "latency_n": probe.n if probe else None,
         "throughput_rps": s.n / s.wall_s if s.wall_s > 0 else None,
     }
 

@@ -120,7 +120,10 @@ def _latency(s: System) -> str:
         return DASH
     p95 = f"{p.latency_p95_s:.2f}" if p.latency_p95_s is not None else "?"
     rps = f"\n{p.throughput_rps:.2f} req/s batched" if p.throughput_rps else ""
-    return f"{p.latency_p50_s:.2f} / {p95} s{rps}"
+    if p.latency_n == 1:  # one request timed: no percentiles to speak of
+        return f"{p.latency_p50_s:.2f} s (1 request){rps}"
+    timed = f" ({p.latency_n} requests)" if p.latency_n else ""
+    return f"{p.latency_p50_s:.2f} / {p95} s{timed}{rps}"
 
 
 def _cost_1000(report: Report, s: System) -> str:

@@ -41,6 +41,7 @@ class PerRequest(_Read):
     completion_tokens: float | None = None
     latency_p50_s: float | None = None
     latency_p95_s: float | None = None
+    latency_n: int | None = None  # requests timed one at a time (None: not recorded)
     throughput_rps: float | None = None
 
 
