@@ -38,10 +38,12 @@ def test_a_large_update_is_merged_in_bf16_and_a_small_one_kept_apart(
     small = _adapter(tiny_model_dir, tmp_path / "small", 1e-5)
     kept = {}
     for name, adapter in (("large", large), ("small", small)):
-        unmerged = LocalBackend(str(tiny_model_dir), adapter=adapter, merge_adapter=False)
+        unmerged = LocalBackend(
+            str(tiny_model_dir), device="cpu", adapter=adapter, merge_adapter=False
+        )
         assert unmerged.dtype == "bfloat16" and not unmerged.adapter_merged
         kept[name] = merge_error(unmerged.model)
-        auto = LocalBackend(str(tiny_model_dir), adapter=adapter)
+        auto = LocalBackend(str(tiny_model_dir), device="cpu", adapter=adapter)
         assert auto.adapter_merged == (kept[name] <= MERGE_TOLERANCE)
         assert hasattr(auto.model, "peft_config") != auto.adapter_merged  # merged: unloaded
     assert kept["large"] < MERGE_TOLERANCE < kept["small"]
@@ -51,12 +53,12 @@ def test_a_large_update_is_merged_in_bf16_and_a_small_one_kept_apart(
 def test_float32_merges_and_the_error_is_rounding_only(tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("TAILOR_CPU_BF16", "0")
     adapter = _adapter(tiny_model_dir, tmp_path / "a", 1e-5)
-    unmerged = LocalBackend(str(tiny_model_dir), adapter=adapter, merge_adapter=False)
+    unmerged = LocalBackend(str(tiny_model_dir), device="cpu", adapter=adapter, merge_adapter=False)
     assert unmerged.dtype == "float32"
     assert merge_error(unmerged.model) < 0.05
-    assert LocalBackend(str(tiny_model_dir), adapter=adapter).adapter_merged
+    assert LocalBackend(str(tiny_model_dir), device="cpu", adapter=adapter).adapter_merged
     assert not unmerged.adapter_merged
 
 
 def test_a_base_model_has_nothing_to_merge(tiny_model_dir):
-    assert merge_error(LocalBackend(str(tiny_model_dir)).model) == 0.0
+    assert merge_error(LocalBackend(str(tiny_model_dir), device="cpu").model) == 0.0
