@@ -158,6 +158,9 @@ def test_llama_cpp_runs_the_same_model_as_transformers():
     out = llama.generate([QUESTION], GenerationOptions(max_new_tokens=8, stop=("\n",)))[0]
     assert out.prompt_tokens == local.count_tokens(local.render(QUESTION))
     assert 0 < out.completion_tokens <= 8 and "\n" not in out.text
+    from tailorlm.backends import LazyBackend, engine_of
+
+    assert engine_of(llama) == engine_of(LazyBackend("llamacpp:smollm2-135m")) == "llama.cpp"
 
 
 @pytest.mark.slow

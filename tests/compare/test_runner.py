@@ -103,6 +103,9 @@ def test_engine_names_device_and_precision(monkeypatch):
     assert engine_of(LazyBackend("llamacpp:smollm2-135m")) == "llama.cpp"
     assert engine_of(LazyBackend("openai:gpt-4o-mini")) is None
     assert engine_of(FakeBackend()) is None
+    loaded = FakeBackend()
+    loaded.engine = "llama.cpp"  # as a loaded LlamaCppBackend names itself: the same key
+    assert engine_of(loaded) == engine_of(LazyBackend("llamacpp:smollm2-135m"))
 
 
 def test_steps_are_reused_by_a_different_comparison(sql_task):

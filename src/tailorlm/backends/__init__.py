@@ -7,7 +7,12 @@ from typing import Any
 
 from tailorlm.backends.base import Backend
 from tailorlm.backends.fake import FakeBackend
-from tailorlm.backends.models import DEFAULT_MODEL, is_llamacpp_spec, resolve_model
+from tailorlm.backends.models import (
+    DEFAULT_MODEL,
+    LLAMACPP_ENGINE,
+    is_llamacpp_spec,
+    resolve_model,
+)
 from tailorlm.errors import ModelError
 
 __all__ = [
@@ -103,6 +108,9 @@ def engine_of(backend: Any) -> str | None:
     endpoints and test doubles (their server decides)."""
     if isinstance(backend, _LAZY):
         return _spec_engine(backend._spec, backend._device)
+    named = getattr(backend, "engine", None)  # a backend that names its own engine
+    if isinstance(named, str):
+        return named
     device, dtype = getattr(backend, "device", None), getattr(backend, "dtype", None)
     if isinstance(device, str) and isinstance(dtype, str):
         return f"{device.split(':')[0]}/{dtype}"
@@ -115,7 +123,7 @@ def _spec_engine(spec: str | None, device: str | None) -> str | None:
     if is_http_spec(spec):
         return None
     if is_llamacpp_spec(spec):
-        return "llama.cpp"
+        return LLAMACPP_ENGINE
     from tailorlm.backends.local import pick_device
 
     if device is None and not _cuda_build():

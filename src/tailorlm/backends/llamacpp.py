@@ -36,6 +36,7 @@ from tailorlm import paths
 from tailorlm.backends.chat import ChatTemplated
 from tailorlm.backends.models import (
     DEFAULT_MODEL,
+    LLAMACPP_ENGINE,
     LLAMACPP_PREFIX,
     packaged_gguf,
     resolve_model,
@@ -117,6 +118,7 @@ class LlamaCppBackend(ChatTemplated):
         # at exit runs after its C library is unloaded and prints a traceback.
         atexit.register(self.llm.close)
         self.device, self.dtype = "cpu", "gguf"
+        self.engine = LLAMACPP_ENGINE  # what engine_of names it, loaded or not
         self.load_seconds = time.perf_counter() - started
 
     def generate(

