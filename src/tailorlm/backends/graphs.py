@@ -17,12 +17,32 @@ real tokens), and rows stop on the end-of-sequence token or a stop string as the
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
 WARM_UP_STEPS = 2  # eager steps on a side stream before capture (library handles, workspaces)
+
+
+def cuda_graphs_enabled() -> bool:
+    """False where TAILOR_CUDA_GRAPHS=0: no CUDA graphs by default, decoding or training."""
+    return os.environ.get("TAILOR_CUDA_GRAPHS", "1") != "0"
+
+
+def on_side_stream(run: Callable[[], Any]) -> Any:
+    """`run()` on a fresh CUDA stream that waits for the current one, and the current stream
+    waits for it: how work runs eagerly before a capture (the capture's own stream is a side
+    stream too, so lazily made library handles and workspaces exist by then)."""
+    import torch
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        out = run()
+    torch.cuda.current_stream().wait_stream(side)
+    return out
 
 
 def greedy_decode(
@@ -120,12 +140,7 @@ class _StepRunner:
         import torch
 
         if self.graph is None and self.steps <= WARM_UP_STEPS:
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                out = self.forward(self.token, self.mask, self.position)
-            torch.cuda.current_stream().wait_stream(side)
-            return out
+            return on_side_stream(lambda: self.forward(self.token, self.mask, self.position))
         if self.graph is None:
             self.graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(self.graph):

@@ -15,7 +15,7 @@ from typing import Any
 from tailorlm.backends.attention import decode_attention
 from tailorlm.backends.chat import ChatTemplated
 from tailorlm.backends.compact import decode_dropping_ended_rows
-from tailorlm.backends.graphs import greedy_decode
+from tailorlm.backends.graphs import cuda_graphs_enabled, greedy_decode
 from tailorlm.backends.kvcache import full_attention_only, growing_cache
 from tailorlm.backends.models import ResolvedModel, quiet_transformers, resolve_model
 from tailorlm.backends.prefix import PrefixCache, layout
@@ -43,7 +43,7 @@ def pick_device(device: str | None = None) -> tuple[str, str]:
 def default_decoder(device: str) -> str:
     """`graphs` (backends/graphs.py) for greedy decoding on a GPU, else transformers'
     `generate`; TAILOR_CUDA_GRAPHS=0 turns the graphs off."""
-    if device.startswith("cuda") and os.environ.get("TAILOR_CUDA_GRAPHS", "1") != "0":
+    if device.startswith("cuda") and cuda_graphs_enabled():
         return "graphs"
     return "generate"
 
@@ -399,10 +399,11 @@ def merge_error(model: Any) -> float:
             if not _is_lora_linear(module):
                 continue
             weight = module.base_layer.weight
+            exact = weight.float()
             for name in module.active_adapters:
                 delta = module.get_delta_weight(name).float()
-                merged = (weight.float() + delta).to(weight.dtype).float()
-                lost += float(((merged - weight.float()) - delta).pow(2).sum())
+                merged = (exact + delta).to(weight.dtype).float()
+                lost += float(((merged - exact) - delta).pow(2).sum())
                 total += float(delta.pow(2).sum())
     return (lost / total) ** 0.5 if total else 0.0
 

@@ -28,17 +28,16 @@ micro-batch per step, for models under `AUTO_MAX_PARAMS` unless `cuda_graphs` sa
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from tailorlm.backends.graphs import WARM_UP_STEPS, cuda_graphs_enabled, on_side_stream
 from tailorlm.finetune.data import IGNORE_INDEX, Row, collate
 
 log = logging.getLogger(__name__)
 
-WARM_UP_STEPS = 2
 MIN_WIDTH = 64
 # Above this size a step's arithmetic outweighs its launches, and padding to the buckets' widths
 # would cost more than the graph saves.
@@ -67,8 +66,7 @@ def use_graphs(setting: bool | None, accelerator: Any, params: dict[str, int], c
         and cfg.grad_accum == 1
     )
     if setting is None:
-        wanted = os.environ.get("TAILOR_CUDA_GRAPHS", "1") != "0"  # as for decoding
-        return wanted and capturable and params["total"] < AUTO_MAX_PARAMS
+        return cuda_graphs_enabled() and capturable and params["total"] < AUTO_MAX_PARAMS
     return bool(setting) and capturable
 
 
@@ -185,14 +183,8 @@ class StepGraphs:
         ]
 
     def _on_gpu(self, shape: _Shape) -> Any:
-        torch = self._torch
         if self.failed or shape.steps <= WARM_UP_STEPS:
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                loss = self._forward_backward(shape)
-            torch.cuda.current_stream().wait_stream(side)
-            return loss
+            return on_side_stream(lambda: self._forward_backward(shape))
         if shape.graph is None and not self._capture(shape):
             return self._on_gpu(shape)
         shape.graph.replay()

@@ -109,43 +109,38 @@ def completion_loss_module(model: Any) -> Any:
             return inner.get_base_model() if hasattr(inner, "get_base_model") else inner
 
         def forward(self, input_ids: Any, attention_mask: Any, labels: Any) -> Any:
-            lm = self.causal_lm
             targets = labels[:, 1:]
             keep = targets != IGNORE_INDEX
-            with adapter_casts_off(self.model, input_ids.device.type):
-                if getattr(lm.config, "final_logit_softcapping", None):  # e.g. Gemma 2
-                    logits = self.model(
-                        input_ids=input_ids, attention_mask=attention_mask, use_cache=False
-                    ).logits
-                    picked = logits[:, :-1][keep]
-                else:
-                    out = lm.get_decoder()(
-                        input_ids=input_ids, attention_mask=attention_mask, use_cache=False
-                    )
-                    picked = lm.get_output_embeddings()(out.last_hidden_state[:, :-1][keep])
+            picked = self._logits(input_ids, attention_mask, lambda h: h[:, :-1][keep])
             return summed_cross_entropy(picked, targets[keep])
 
         def padded_loss(self, input_ids: Any, attention_mask: Any, labels: Any) -> Any:
             """The same summed loss computed at every position (ignored labels add nothing),
             so its shapes do not depend on the batch: what a CUDA graph replays (graphs.py).
             `attention_mask` is 4D, used by the model as it is."""
-            lm = self.causal_lm
-            with adapter_casts_off(self.model, input_ids.device.type):
-                if getattr(lm.config, "final_logit_softcapping", None):
-                    logits = self.model(
-                        input_ids=input_ids, attention_mask=attention_mask, use_cache=False
-                    ).logits[:, :-1]
-                else:
-                    out = lm.get_decoder()(
-                        input_ids=input_ids, attention_mask=attention_mask, use_cache=False
-                    )
-                    logits = lm.get_output_embeddings()(out.last_hidden_state[:, :-1])
+            logits = self._logits(input_ids, attention_mask, lambda h: h[:, :-1])
             return torch.nn.functional.cross_entropy(
                 logits.flatten(0, 1).float(),
                 labels[:, 1:].flatten(),
                 ignore_index=IGNORE_INDEX,
                 reduction="sum",
             )
+
+        def _logits(self, input_ids: Any, attention_mask: Any, select: Any) -> Any:
+            """Logits at the positions `select` takes from [batch, seq, ...]; the vocabulary
+            projection runs on those only (a soft-capping model projects first)."""
+            lm = self.causal_lm
+            with adapter_casts_off(self.model, input_ids.device.type):
+                if getattr(lm.config, "final_logit_softcapping", None):  # e.g. Gemma 2
+                    return select(
+                        self.model(
+                            input_ids=input_ids, attention_mask=attention_mask, use_cache=False
+                        ).logits
+                    )
+                out = lm.get_decoder()(
+                    input_ids=input_ids, attention_mask=attention_mask, use_cache=False
+                )
+                return lm.get_output_embeddings()(select(out.last_hidden_state))
 
     return _CompletionLoss(model)
 
