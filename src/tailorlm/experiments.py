@@ -10,18 +10,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tailorlm import __version__
 from tailorlm.backends import LazyBackend, engine_of
 from tailorlm.backends.base import Backend
 from tailorlm.evaluation import EvalSummary, ProgressFn, iter_results, summarize
 from tailorlm.prompting.program import PromptProgram
 from tailorlm.prompting.strategies import get_strategy
-from tailorlm.store import RunStore, RunWriter, config_hash
+from tailorlm.store import RunStore, RunWriter
+from tailorlm.store.steps import artifact, header, open_step
 from tailorlm.tasks import Task, load_task
 from tailorlm.types import Example, GenerationOptions
 
-ROWS_FILE = "examples.jsonl"
-STATE_FILE = "state.json"
+KIND = "eval"
+ROWS_FILE = artifact(KIND, "rows")
+STATE_FILE = artifact(KIND, "state")
+METRICS_FILE = artifact(KIND, "metrics")
+PROGRAM_FILE = artifact(KIND, "program")
 
 
 @dataclass(frozen=True)
@@ -62,22 +65,30 @@ def run_eval(
     engine = engine_of(backend if backend is not None else LazyBackend(model))
     config = eval_config(task, model_name, program, split, limit, options, engine)
     store = store or RunStore()
-    data_hash = task.data_hash(split)
-    if reuse and (done := store.find_reusable("eval", config_hash(config), data_hash)):
-        summary = EvalSummary(**done.read_json("metrics.json"))
-        return EvalOutcome(done.id, summary, reused=True, resumed=False, config=config)
-    writer, resumed = _open_writer(store, config, data_hash, task.name, model_name, program.name)
-    with writer:
+    opened = open_step(
+        store,
+        KIND,
+        config,
+        task.data_hash(split),
+        name=program.name,
+        task=task.name,
+        model=model_name,
+        reuse=reuse,
+    )
+    with opened as step:
+        if step.record is not None:
+            summary = EvalSummary(**step.record.read_json(METRICS_FILE))
+            return EvalOutcome(step.run_id, summary, reused=True, resumed=False, config=config)
+        writer = step.out
         rows = _evaluate_into(
             writer, task, examples, program, backend or LazyBackend(model), options, progress
         )
         wall_s = writer.read_json(STATE_FILE)["wall_s"]
         summary = summarize(rows, wall_s, seed=options.seed, metric=task.config.metric)
-        writer.write_json("metrics.json", summary.to_dict())
-        writer.write_json("program.json", program.to_dict())
+        writer.write_json(METRICS_FILE, summary.to_dict())
+        writer.write_json(PROGRAM_FILE, program.to_dict())
         writer.set_summary(_short_summary(summary, split, program.name))
-        record = writer.complete()
-    return EvalOutcome(record.id, summary, reused=False, resumed=resumed, config=config)
+    return EvalOutcome(writer.id, summary, reused=False, resumed=step.resumed, config=config)
 
 
 def _evaluate_into(
@@ -143,30 +154,17 @@ def eval_config(
     options: GenerationOptions,
     engine: str | None = None,
 ) -> dict[str, Any]:
-    return {
-        "kind": "eval",
-        "task": task.name if task.builtin else str(task.root),
-        "model": model,
-        "engine": engine,
-        "program": program.to_dict(),
-        "split": split,
-        "limit": limit,
-        "generation": asdict(options),
-        "seed": options.seed,
-        "tailorlm": __version__,
-    }
-
-
-def _open_writer(
-    store: RunStore, config: dict[str, Any], data_hash: str, task: str, model: str, name: str
-) -> tuple[RunWriter, bool]:
-    previous = store.resume_candidates("eval", config_hash(config), data_hash)
-    if previous is not None:
-        return store.reopen(previous.id), True
-    writer = store.start(
-        "eval", name=name, task=task, model=model, config=config, data_hash=data_hash
+    return header(
+        KIND,
+        task.ref,
+        model,
+        options.seed,
+        engine=engine,
+        program=program.to_dict(),
+        split=split,
+        limit=limit,
+        generation=asdict(options),
     )
-    return writer, False
 
 
 def _short_summary(summary: EvalSummary, split: str, strategy: str) -> dict[str, Any]:

@@ -407,6 +407,11 @@ class Task:
     def name(self) -> str:
         return self.config.name
 
+    @property
+    def ref(self) -> str:
+        """How stored run configs name the task: a built-in by name, a user's folder by path."""
+        return self.name if self.builtin else str(self.root)
+
     def split(self, name: str) -> list[Example]:
         if name not in SPLITS:
             raise DataError(f"unknown split '{name}'", hint=f"use one of: {', '.join(SPLITS)}")
