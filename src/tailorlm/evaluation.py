@@ -7,8 +7,8 @@ numbers every report shows: quality with a 95% bootstrap CI, tokens, latency, th
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,9 @@ import numpy as np
 from tailorlm.backends.base import Backend
 from tailorlm.metrics import corpus_metrics, get_metric
 from tailorlm.metrics.stats import bootstrap_ci
-from tailorlm.prompting.extract import PARSERS
 from tailorlm.prompting.program import PromptProgram
-from tailorlm.prompting.requests import build_messages
-from tailorlm.types import Example, GenerationOptions, Messages
+from tailorlm.prompting.scoring import Scored, score_batch
+from tailorlm.types import Example, GenerationOptions, Score
 
 # Rows are persisted after each chunk: the most work an interruption can lose. A chunk is a
 # whole number of generation batches (see `chunk_rows`).
@@ -68,18 +67,6 @@ class EvalSummary:
         return data
 
 
-def build_request(
-    program: PromptProgram,
-    example: Example,
-    resources: Mapping[str, Path],
-    *,
-    pool: Sequence[Example] | None = None,
-) -> Messages:
-    """The chat request for one example. A program with a demo selector draws its demos from
-    `pool`, or else from the selector's own task split."""
-    return build_messages(program, example, resources, pool=pool)
-
-
 def iter_results(
     examples: Sequence[Example],
     program: PromptProgram,
@@ -92,33 +79,33 @@ def iter_results(
 ) -> Iterator[list[ItemResult]]:
     """Yield scored rows chunk by chunk (each chunk is one `generate` call on the backend)."""
     chunk_size = chunk_size or chunk_rows(options.batch_size)
-    metric = get_metric(metric_name)
-    parse = PARSERS[program.parser]
-    if program.stop:
-        options = replace(options, stop=tuple(dict.fromkeys(options.stop + program.stop)))
+    metric_fn = get_metric(metric_name)
+
+    def metric(prediction: str, ex: Example) -> Score:
+        return metric_fn(prediction, ex, resources)
+
     for start in range(0, len(examples), chunk_size):
         chunk = examples[start : start + chunk_size]
-        requests = [build_request(program, ex, resources) for ex in chunk]
-        completions = backend.generate(requests, options)
-        rows = []
-        for ex, comp in zip(chunk, completions, strict=True):
-            prediction = parse(comp.text)
-            score = metric(prediction, ex, resources)
-            rows.append(
-                ItemResult(
-                    ex.id,
-                    ex.inputs,
-                    ex.output,
-                    comp.text,
-                    prediction,
-                    score.value,
-                    score.reason,
-                    comp.prompt_tokens,
-                    comp.completion_tokens,
-                    comp.latency_s,
-                )
-            )
-        yield rows
+        scored = score_batch(
+            program, chunk, backend.generate, metric, resources=resources, options=options
+        )
+        yield [_item(s) for s in scored]
+
+
+def _item(s: Scored) -> ItemResult:
+    ex, comp = s.example, s.completion
+    return ItemResult(
+        ex.id,
+        ex.inputs,
+        ex.output,
+        comp.text,
+        s.prediction,
+        s.score.value,
+        s.score.reason,
+        comp.prompt_tokens,
+        comp.completion_tokens,
+        comp.latency_s,
+    )
 
 
 def chunk_rows(batch_size: int) -> int:
@@ -155,6 +142,3 @@ def summarize(
 
 def _reason_kind(reason: str) -> str:
     return (reason or "wrong").split(":", 1)[0].strip() or "wrong"
-
-
-ProgressFn = Callable[[int, int], None]

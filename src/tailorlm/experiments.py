@@ -12,13 +12,13 @@ from typing import Any
 
 from tailorlm.backends import LazyBackend, engine_of
 from tailorlm.backends.base import Backend
-from tailorlm.evaluation import EvalSummary, ProgressFn, iter_results, summarize
+from tailorlm.evaluation import EvalSummary, iter_results, summarize
 from tailorlm.prompting.program import PromptProgram
 from tailorlm.prompting.strategies import get_strategy
 from tailorlm.store import RunStore, RunWriter
 from tailorlm.store.steps import artifact, header, open_step
 from tailorlm.tasks import Task, load_task
-from tailorlm.types import Example, GenerationOptions
+from tailorlm.types import Example, GenerationOptions, ProgressFn
 
 KIND = "eval"
 ROWS_FILE = artifact(KIND, "rows")

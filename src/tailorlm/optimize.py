@@ -12,21 +12,22 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tailorlm import __version__
 from tailorlm.backends import LazyBackend, engine_of
 from tailorlm.backends.base import Backend
 from tailorlm.experiments import EvalOutcome, default_max_tokens, run_eval
 from tailorlm.metrics import get_metric
-from tailorlm.prompting.optimizer import OptimizationResult, ProgressFn, PromptOptimizer
+from tailorlm.prompting.optimizer import OptimizationResult, PromptOptimizer
 from tailorlm.prompting.program import PromptProgram
 from tailorlm.prompting.strategies import get_strategy
-from tailorlm.store import RunRecord, RunStore, config_hash
+from tailorlm.store import RunRecord, RunStore
+from tailorlm.store.steps import artifact, header, open_step
 from tailorlm.tasks import Task, load_task
-from tailorlm.types import GenerationOptions
+from tailorlm.types import GenerationOptions, ProgressFn
 
-PROGRAM_FILE = "program.yaml"
-TRIALS_FILE = "trials.jsonl"
-RESULT_FILE = "result.json"
+KIND = "optimize"
+PROGRAM_FILE = artifact(KIND, "program")
+TRIALS_FILE = artifact(KIND, "trials")
+RESULT_FILE = artifact(KIND, "result")
 DEFAULT_STUDENT = "schema-role"
 
 
@@ -84,13 +85,9 @@ def optimize_prompt(
     store = store or RunStore()
     engine = engine_of(backend)
     config = optimize_config(task, backend.name, student, settings, options, proposer, engine)
-    data_hash = task.data_hash()
-    record = store.find_reusable("optimize", config_hash(config), data_hash) if reuse else None
-    reused = record is not None
-    if record is None:
-        record = _search_and_store(
-            task, backend, student, proposer, settings, options, store, config, data_hash, progress
-        )
+    record, reused = _search_and_store(
+        task, backend, student, proposer, settings, options, store, config, reuse, progress
+    )
     program_path = record.dir / PROGRAM_FILE
     tested = _test_once(task, backend, program_path, options, store, test_limit) if test else None
     return OptimizeOutcome(
@@ -112,18 +109,17 @@ def optimize_config(
     proposer: Backend | None,
     engine: str | None = None,
 ) -> dict[str, Any]:
-    return {
-        "kind": "optimize",
-        "task": task.name if task.builtin else str(task.root),
-        "model": model,
-        "engine": engine,
-        "student": student.to_dict(),
-        "settings": {**asdict(settings), "bootstrap": settings.bootstrap_size()},
-        "proposer": proposer.name if proposer is not None else None,
-        "generation": asdict(options),
-        "seed": settings.seed,
-        "tailorlm": __version__,
-    }
+    return header(
+        KIND,
+        task.ref,
+        model,
+        settings.seed,
+        engine=engine,
+        student=student.to_dict(),
+        settings={**asdict(settings), "bootstrap": settings.bootstrap_size()},
+        proposer=proposer.name if proposer is not None else None,
+        generation=asdict(options),
+    )
 
 
 def _search_and_store(
@@ -135,21 +131,28 @@ def _search_and_store(
     options: GenerationOptions,
     store: RunStore,
     config: dict[str, Any],
-    data_hash: str,
+    reuse: bool,
     progress: ProgressFn | None,
-) -> RunRecord:
+) -> tuple[RunRecord, bool]:
+    """The stored search (reused when identical), and whether it was reused."""
     optimizer = _optimizer(task, backend, proposer, settings, options, progress)
     train, dev = task.split("train"), task.split("dev")
-    optimizer.check_budget(len(train), len(dev))  # a user error, not a failed run
-    writer = store.start(
-        "optimize",
+    opened = open_step(
+        store,
+        KIND,
+        config,
+        task.data_hash(),
         name=student.name,
         task=task.name,
         model=backend.name,
-        config=config,
-        data_hash=data_hash,
+        reuse=reuse,
+        resume=False,  # a search keeps no partial state to continue from
+        before_start=lambda: optimizer.check_budget(len(train), len(dev)),  # a user error
     )
-    with writer:
+    with opened as step:
+        if step.record is not None:
+            return step.record, True
+        writer = step.out
         started = time.perf_counter()
         resources, metric_fn = task.resources(), get_metric(task.config.metric)
         result = optimizer.run(
@@ -164,7 +167,7 @@ def _search_and_store(
         detail = {k: v for k, v in result.to_dict().items() if k != "trials"}
         writer.write_json(RESULT_FILE, {**detail, "wall_s": time.perf_counter() - started})
         writer.set_summary(_short_summary(result))
-    return store.get(writer.id)
+    return store.get(writer.id), False
 
 
 def _optimizer(

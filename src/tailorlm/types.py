@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,3 +58,9 @@ class Score:
     @property
     def passed(self) -> bool:
         return self.value >= 1.0
+
+
+# Callback and metric shapes, declared once for every layer.
+ProgressFn = Callable[[int, int], None]  # (done, total)
+EventFn = Callable[[dict[str, Any]], None]  # one structured progress event
+Metric = Callable[[str, Example], Score]  # (prediction, example) -> score, resources bound

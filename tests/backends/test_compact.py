@@ -77,15 +77,15 @@ def test_same_outputs_as_generate_without_stops(backend, budget):
 
 @pytest.mark.slow
 def test_the_real_model_gives_the_same_sql_with_ended_rows_dropped(monkeypatch):
-    from tailorlm.evaluation import build_request
     from tailorlm.prompting import get_strategy
+    from tailorlm.prompting.requests import build_messages
     from tailorlm.tasks import load_task
 
     monkeypatch.setenv("TAILOR_CPU_BF16", "0")  # float32: outputs comparable exactly
     backend = LocalBackend()  # the packaged SmolLM2-135M
     task = load_task("sql-sales")
     program = get_strategy("schema-role")(task)
-    requests = [build_request(program, ex, task.resources()) for ex in task.split("test")[:6]]
+    requests = [build_messages(program, ex, task.resources()) for ex in task.split("test")[:6]]
     options = GenerationOptions(max_new_tokens=40, batch_size=6, stop=(";",))
     sizes: list[int] = []
     hook = _batch_sizes(backend.model, sizes)

@@ -3,7 +3,6 @@ from __future__ import annotations
 import pytest
 
 from tailorlm.errors import DataError, ModelError
-from tailorlm.evaluation import build_request
 from tailorlm.finetune.data import (
     WIDTH_MULTIPLE,
     Row,
@@ -19,6 +18,7 @@ from tailorlm.finetune.data import (
     split_by_tokens,
     subset,
 )
+from tailorlm.prompting.requests import build_messages
 from tailorlm.tasks import load_task
 
 
@@ -37,7 +37,7 @@ def task():
 def test_default_program_is_short_and_has_no_schema(task):
     program = default_program(task.config)
     example = task.split("train")[0]
-    messages = build_request(program, example, task.resources())
+    messages = build_messages(program, example, task.resources())
     assert [m["role"] for m in messages] == ["system", "user"]
     assert "\n" not in messages[0]["content"] and len(messages[0]["content"]) < 80
     assert messages[1]["content"] == example.inputs["question"]
@@ -46,7 +46,7 @@ def test_default_program_is_short_and_has_no_schema(task):
 
 def test_encode_masks_the_prompt_and_ends_at_end_of_turn(tokenizer, task):
     example = task.split("train")[0]
-    messages = build_request(default_program(task.config), example, task.resources())
+    messages = build_messages(default_program(task.config), example, task.resources())
     row = encode(tokenizer, messages, example.output, example.id)
     prompt = tokenizer.apply_chat_template(
         [dict(m) for m in messages], tokenize=False, add_generation_prompt=True

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 
 from tailorlm.errors import ConfigError
-from tailorlm.evaluation import build_request
 from tailorlm.prompting.demos import knn_ranking, select_demos
 from tailorlm.prompting.program import DemoSelector, PromptProgram
+from tailorlm.prompting.requests import build_messages
 from tailorlm.types import Example
 
 
@@ -125,17 +125,17 @@ def test_build_request_draws_knn_demos_from_the_task_split():
     task = load_task("sql-sales")
     selector = DemoSelector(method="knn", k=2, task="sql-sales", similarity="lexical")
     program = PromptProgram(name="p", demo_selector=selector)
-    messages = build_request(program, task.split("dev")[0], task.resources())
+    messages = build_messages(program, task.split("dev")[0], task.resources())
     train = {e.output for e in task.split("train")}
     assert len(messages) == 5 and messages[1]["content"] in train
-    explicit = build_request(program, task.split("dev")[0], task.resources(), pool=POOL)
+    explicit = build_messages(program, task.split("dev")[0], task.resources(), pool=POOL)
     assert explicit[1]["content"] in outputs(POOL)
 
 
 def test_selector_without_task_or_pool_says_what_to_set():
     program = PromptProgram(name="p", demo_selector=DemoSelector(method="random"))
     with pytest.raises(ConfigError, match="demo_selector.task"):
-        build_request(program, POOL[0], {})
+        build_messages(program, POOL[0], {})
 
 
 @pytest.mark.slow

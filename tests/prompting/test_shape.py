@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tailorlm.evaluation import build_request
 from tailorlm.prompting.extract import PARSERS
+from tailorlm.prompting.requests import build_messages
 from tailorlm.prompting.shape import answer_shape, shape_rule
 from tailorlm.prompting.strategies import get_strategy
 from tailorlm.tasks import load_task
@@ -49,7 +49,7 @@ def test_every_strategy_renders_for_the_analyst_tasks(task, spec):
     loaded = load_task(task)
     program = get_strategy(spec)(loaded)
     example = loaded.split("test")[0]
-    messages = build_request(program, example, loaded.resources())
+    messages = build_messages(program, example, loaded.resources())
     assert all(str(v) in messages[-1]["content"] for v in example.inputs.values())
     assert program.parser in PARSERS
     if spec.startswith("few-shot"):

@@ -6,8 +6,8 @@ import pytest
 
 from tailorlm.config import TaskConfig
 from tailorlm.errors import TailorError
-from tailorlm.evaluation import build_request
 from tailorlm.prompting import PromptProgram, get_strategy
+from tailorlm.prompting.requests import build_messages
 from tailorlm.prompting.strategies import STRATEGIES, describe_strategies
 from tailorlm.tasks import load_task
 
@@ -20,7 +20,7 @@ def sql_task():
 def render(spec, task, index=0):
     example = task.split("dev")[index]
     program = get_strategy(spec)(task)
-    return program, build_request(program, example, task.resources())
+    return program, build_messages(program, example, task.resources())
 
 
 def test_zero_shot_is_the_bare_question(sql_task):

@@ -10,17 +10,17 @@ from typing import Any
 
 import numpy as np
 
-from tailorlm import __version__
 from tailorlm.backends import engine_of
 from tailorlm.backends.base import Backend
-from tailorlm.evaluation import build_request
 from tailorlm.prompting.program import PromptProgram
-from tailorlm.prompting.requests import overhead_tokens
-from tailorlm.store import RunStore, config_hash
+from tailorlm.prompting.requests import build_messages, overhead_tokens
+from tailorlm.store import RunStore
+from tailorlm.store.steps import artifact, header, open_step
 from tailorlm.tasks import Task
 from tailorlm.types import Example, GenerationOptions
 
 KIND = "latency"
+FILE = artifact(KIND, "latency")
 _FIELDS = ("run_id", "n", "p50_s", "p95_s", "overhead_tokens")
 
 
@@ -43,49 +43,48 @@ def measure_latency(
     store: RunStore,
 ) -> LatencyProbe:
     """Time `examples` one request at a time (after the model is loaded); reuse a stored probe."""
-    options = replace(options, batch_size=1)
-    if program.stop:
-        options = replace(options, stop=tuple(dict.fromkeys(options.stop + program.stop)))
-    config = {
-        "kind": KIND,
-        "task": task.name if task.builtin else str(task.root),
-        "model": backend.name,
-        "engine": engine_of(backend),
-        "program": program.to_dict(),
-        "examples": [ex.id for ex in examples],
-        "generation": asdict(options),
-        "seed": options.seed,
-        "tailorlm": __version__,
-    }
-    data_hash = task.data_hash()
-    if done := store.find_reusable(KIND, config_hash(config), data_hash):
-        stored = done.read_json("latency.json")
-        return LatencyProbe(**{k: stored[k] for k in _FIELDS}, reused=True)
-    writer = store.start(
+    options = program.generation_options(replace(options, batch_size=1))
+    config = header(
         KIND,
+        task.ref,
+        backend.name,
+        options.seed,
+        engine=engine_of(backend),
+        program=program.to_dict(),
+        examples=[ex.id for ex in examples],
+        generation=asdict(options),
+    )
+    opened = open_step(
+        store,
+        KIND,
+        config,
+        task.data_hash(),
         name=program.name,
         task=task.name,
         model=backend.name,
-        config=config,
-        data_hash=data_hash,
+        resume=False,  # a few seconds of timings: measured again rather than continued
     )
-    with writer:
+    with opened as step:
+        if step.record is not None:
+            stored = step.record.read_json(FILE)
+            return LatencyProbe(**{k: stored[k] for k in _FIELDS}, reused=True)
         _warm_up(backend)
         resources = task.resources()
         seconds = [
-            _one_request(backend, build_request(program, ex, resources), options) for ex in examples
+            _one_request(backend, build_messages(program, ex, resources), options)
+            for ex in examples
         ]
         added = overhead_tokens(program, backend, examples, resources)
         probe = LatencyProbe(
-            run_id=writer.id,
+            run_id=step.run_id,
             n=len(seconds),
             p50_s=float(np.percentile(seconds, 50)),
             p95_s=float(np.percentile(seconds, 95)),
             overhead_tokens=float(added),
             reused=False,
         )
-        writer.write_json("latency.json", {**asdict(probe), "seconds": seconds})
-        writer.set_summary({"n": probe.n, "latency_p50_s": probe.p50_s})
+        step.out.write_json(FILE, {**asdict(probe), "seconds": seconds})
+        step.out.set_summary({"n": probe.n, "latency_p50_s": probe.p50_s})
     return probe
 
 

@@ -22,9 +22,7 @@ from tailorlm.optimize import OptimizeOutcome, OptimizeSettings, optimize_prompt
 from tailorlm.prompting.program import PromptProgram
 from tailorlm.store import RunStore
 from tailorlm.tasks import Task
-from tailorlm.types import GenerationOptions
-
-EventFn = Callable[[dict[str, Any]], None]
+from tailorlm.types import EventFn, GenerationOptions
 
 
 class NotPossible(TailorError):

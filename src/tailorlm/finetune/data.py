@@ -16,8 +16,8 @@ from typing import Any
 
 from tailorlm.config import TaskConfig
 from tailorlm.errors import DataError, ModelError
-from tailorlm.evaluation import build_request
 from tailorlm.prompting.program import PromptProgram
+from tailorlm.prompting.requests import build_messages
 from tailorlm.types import Example, Messages
 
 MIN_TRAIN_ROWS = 10
@@ -105,7 +105,7 @@ def build_rows(
     max_length: int,
 ) -> list[Row]:
     rows = [
-        encode(tokenizer, build_request(program, ex, resources), ex.output, ex.id)
+        encode(tokenizer, build_messages(program, ex, resources), ex.output, ex.id)
         for ex in examples
     ]
     too_long = [r for r in rows if len(r) > max_length]

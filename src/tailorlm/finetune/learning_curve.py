@@ -14,10 +14,10 @@ from tailorlm import __version__
 from tailorlm.errors import ConfigError
 from tailorlm.finetune.config import FinetuneConfig
 from tailorlm.finetune.runner import run_finetune
-from tailorlm.finetune.train import EventFn
 from tailorlm.prompting.program import PromptProgram
 from tailorlm.store import RunStore, RunWriter, config_hash
 from tailorlm.tasks import Task, load_task
+from tailorlm.types import EventFn
 
 KIND = "learning-curve"
 

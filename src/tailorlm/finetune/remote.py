@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,18 +21,18 @@ from tailorlm import __version__
 from tailorlm.backends.http import DEFAULT_BASE_URL, KEY_ENV, RETRY_STATUS, http_error
 from tailorlm.backends.models import DEFAULT_MODEL
 from tailorlm.errors import ConfigError, ModelError, TailorError
-from tailorlm.evaluation import build_request
 from tailorlm.finetune.config import DEFAULT_LR
 from tailorlm.finetune.data import default_program
 from tailorlm.prompting.program import PromptProgram
+from tailorlm.prompting.requests import build_messages
 from tailorlm.store import RunStore, RunWriter, config_hash
 from tailorlm.tasks import Task, load_task
+from tailorlm.types import EventFn
 
 KIND = "finetune-remote"
 PROGRAM_FILE = "program.json"
 JOB_FILE = "job.json"
 FINAL = ("succeeded", "failed", "cancelled")
-EventFn = Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ def chat_jsonl(task: Task, split: str, program: PromptProgram) -> bytes:
     resources = task.resources()
     lines = []
     for example in task.split(split):
-        messages = [dict(m) for m in build_request(program, example, resources)]
+        messages = [dict(m) for m in build_messages(program, example, resources)]
         messages.append({"role": "assistant", "content": example.output})
         lines.append(json.dumps({"messages": messages}, ensure_ascii=False))
     return ("\n".join(lines) + "\n").encode()

@@ -36,12 +36,12 @@ from tailorlm.finetune.data import (
     subset,
 )
 from tailorlm.finetune.modeling import resolve_precision
-from tailorlm.finetune.train import ARTIFACT, DEV_LOG, TRAIN_LOG, EventFn, TrainJob, train
+from tailorlm.finetune.train import ARTIFACT, DEV_LOG, TRAIN_LOG, TrainJob, train
 from tailorlm.hardware import release_memory
 from tailorlm.prompting.program import PromptProgram
 from tailorlm.store import RunStore, RunWriter, config_hash
 from tailorlm.tasks import Task, load_task
-from tailorlm.types import Example
+from tailorlm.types import EventFn, Example
 
 KIND = "finetune"
 PROGRAM_FILE = "program.json"

@@ -33,10 +33,10 @@ from tailorlm.finetune.modeling import (
     param_counts,
 )
 from tailorlm.hardware import free_cores
+from tailorlm.types import EventFn
 
 TRAIN_LOG, DEV_LOG = "train_log.jsonl", "dev_log.jsonl"
 ARTIFACT = {"lora": "adapter", "full": "model"}
-EventFn = Callable[[dict[str, Any]], None]
 MetricFn = Callable[[Any], float]  # the unwrapped model -> dev task metric in [0, 1]
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,19 +26,17 @@ from typing import Any
 from tailorlm.backends.base import Backend
 from tailorlm.errors import TailorError
 from tailorlm.prompting.demos import query_text, similarity_in_use
-from tailorlm.prompting.extract import PARSERS
 from tailorlm.prompting.program import PromptProgram
 from tailorlm.prompting.proposer import Failure, proposal_request, propose
-from tailorlm.prompting.requests import build_messages, request_tokens
+from tailorlm.prompting.requests import request_tokens
 from tailorlm.prompting.schedule import Rung, plan
+from tailorlm.prompting.scoring import Scored, score_batch
 from tailorlm.prompting.space import SEED_SPECS, Candidate, candidate_pool
 from tailorlm.prompting.strategies import TaskLike, task_config
 from tailorlm.prompting.trials import ItemOutcome, OptimizationResult, Trial
-from tailorlm.types import Example, GenerationOptions, Messages, Score
+from tailorlm.types import Example, GenerationOptions, Messages, Metric, ProgressFn
 
 log = logging.getLogger(__name__)
-Metric = Callable[[str, Example], Score]
-ProgressFn = Callable[[int, int], None]
 
 
 # ---------------------------------------------------------------------------- the optimizer
@@ -205,33 +203,37 @@ class _Search:
 
     def _outcomes(self, program: PromptProgram, examples: Sequence[Example]) -> list[ItemOutcome]:
         opt = self.opt
-        requests = [build_messages(program, ex, opt.resources, pool=self.train) for ex in examples]
-        options = opt.options
-        if program.stop:
-            options = replace(options, stop=tuple(dict.fromkeys(options.stop + program.stop)))
-        completions = self.meter.generate(opt.backend, requests, options)
-        parse = PARSERS[program.parser]
-        out = []
-        for ex, request, comp in zip(examples, requests, completions, strict=True):
-            prediction = parse(comp.text)
-            score = self.metric(prediction, ex)
-            added = request_tokens(opt.backend, request) - opt.backend.count_tokens(
-                query_text(ex.inputs)
-            )
-            out.append(
-                ItemOutcome(
-                    ex.id,
-                    score.value,
-                    float(score.passed or score.reason == "mismatch"),
-                    score.reason,
-                    prediction,
-                    comp.text,
-                    comp.prompt_tokens,
-                    comp.completion_tokens,
-                    added,
-                )
-            )
-        return out
+
+        def generate(requests: list[Messages], options: GenerationOptions) -> Any:
+            return self.meter.generate(opt.backend, requests, options)
+
+        scored = score_batch(
+            program,
+            examples,
+            generate,
+            self.metric,
+            resources=opt.resources,
+            options=opt.options,
+            pool=self.train,
+        )
+        return [self._outcome(s) for s in scored]
+
+    def _outcome(self, s: Scored) -> ItemOutcome:
+        backend, score, comp = self.opt.backend, s.score, s.completion
+        added = request_tokens(backend, s.request) - backend.count_tokens(
+            query_text(s.example.inputs)
+        )
+        return ItemOutcome(
+            s.example.id,
+            score.value,
+            float(score.passed or score.reason == "mismatch"),
+            score.reason,
+            s.prediction,
+            comp.text,
+            comp.prompt_tokens,
+            comp.completion_tokens,
+            added,
+        )
 
     def _rank_key(self, i: int, batch: Sequence[Example]) -> tuple[float, float, float, int]:
         outcomes = [self.states[i].outcomes[ex.id] for ex in batch]

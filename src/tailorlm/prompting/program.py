@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 
 from tailorlm.errors import ConfigError
-from tailorlm.types import ChatMessage, Messages
+from tailorlm.types import ChatMessage, GenerationOptions, Messages
 
 SchemaStyle = Literal["none", "compact", "create"]
 SelectMethod = Literal["knn", "random", "balanced"]
@@ -90,6 +90,15 @@ class PromptProgram:
     schema_rows: int = 0
     schema_fks: bool = True
     demo_selector: DemoSelector | None = None
+
+    def generation_options(self, options: GenerationOptions) -> GenerationOptions:
+        """`options` with this program's stop strings added (the program's format ends there)."""
+        if not self.stop:
+            return options
+        return replace(options, stop=self.merged_stops(options.stop))
+
+    def merged_stops(self, stops: Sequence[str]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*stops, *self.stop)))
 
     def system_message(self, schema_text: str = "") -> str:
         schema_block = f"Database schema:\n{schema_text}" if schema_text else ""
