@@ -56,3 +56,8 @@ class MetricError(TailorError):
 
 class StoreError(TailorError):
     """The run store is missing a run or is inconsistent."""
+
+
+class Cancelled(Exception):
+    """Work stopped because someone asked it to (a client cancelled a job). Not a TailorError:
+    nothing went wrong. A run that raises it is recorded as cancelled, never failed."""

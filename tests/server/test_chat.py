@@ -176,3 +176,71 @@ def test_tailored_model_applies_its_prompt_program_and_parser(make_app, openai_c
     )
     with live_server(app) as url, pytest.raises(openai.NotFoundError):
         openai_client(url).chat.completions.create(model=f"prompt:other:{run_id}", messages=USER)
+
+
+TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+SCHEMA = {"name": "answer", "schema": {"type": "object", "properties": {"n": {"type": "integer"}}}}
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"tools": [TOOL]}, "tools"),
+        ({"tool_choice": "auto"}, "tool_choice"),
+        ({"tool_choice": "required"}, "tool_choice"),
+        ({"tool_choice": {"type": "function", "function": {"name": "f"}}}, "tool_choice"),
+        ({"functions": [TOOL["function"]]}, "functions"),
+        ({"function_call": "auto"}, "function_call"),
+        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"response_format": {"type": "json_schema", "json_schema": SCHEMA}}, "response_format"),
+        ({"logprobs": True}, "logprobs"),
+        ({"logprobs": True, "top_logprobs": 3}, "logprobs"),
+        ({"top_logprobs": 3}, "top_logprobs"),
+        # harmless values: answered as usual
+        ({"tools": []}, None),
+        ({"tools": None, "tool_choice": None}, None),
+        ({"tool_choice": "none"}, None),
+        ({"response_format": {"type": "text"}}, None),
+        ({"response_format": None}, None),
+        ({"logprobs": False, "top_logprobs": 0}, None),
+        ({"logprobs": None}, None),
+        ({"user": "u1", "store": False, "metadata": {"a": "b"}, "presence_penalty": 0}, None),
+    ],
+)
+def test_unsupported_parameters_are_refused_by_name(make_app, extra, param):
+    app, _ = make_app()
+    with TestClient(app) as client:
+        response = client.post(
+            "/v1/chat/completions", json={"model": "fake-base", "messages": USER, **extra}
+        )
+    if param is None:
+        assert response.status_code == 200, response.text
+        assert response.json()["choices"][0]["message"]["content"] == "user: How many orders?"
+        return
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["param"], error["code"]) == (param, "unsupported_parameter")
+    assert error["type"] == "invalid_request_error"
+    assert f"`{param}` is not supported by tailor serve" in error["message"]
+
+
+def test_tools_are_refused_through_the_openai_client(make_app, openai_client):
+    app, _ = make_app()
+    with live_server(app) as url, pytest.raises(openai.BadRequestError) as err:
+        openai_client(url).chat.completions.create(model="fake-base", messages=USER, tools=[TOOL])
+    assert err.value.code == "unsupported_parameter" and err.value.param == "tools"
+
+
+def test_malformed_json_is_described_in_words(make_app):
+    app, _ = make_app()
+    body = b'{"model": "fake-base", "messages": [] "stream": true}'
+    with TestClient(app) as client:
+        response = client.post(
+            "/v1/chat/completions", content=body, headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["message"] == (
+        "Request body is not valid JSON: Expecting ',' delimiter: line 1 column 39 (char 38)"
+    )
+    assert error["param"] is None and error["code"] == "invalid_json"

@@ -107,3 +107,14 @@ def test_upload_size_limit(openai_client):
             file=("t.jsonl", jsonl(chat_rows(200))), purpose="fine-tune"
         )
     assert err.value.status_code == 413
+
+
+def test_a_latin1_file_names_the_line_and_asks_for_utf8(openai_client):
+    app, _ = build_app(app_kwargs={"start_worker": False})
+    row = _row([{"role": "user", "content": "café?"}, {"role": "assistant", "content": "oui"}])
+    latin1 = jsonl(GOOD[:2]) + (json.dumps(row, ensure_ascii=False) + "\n").encode("latin-1")
+    with live_server(app) as url, pytest.raises(openai.BadRequestError) as err:
+        openai_client(url).files.create(file=("t.jsonl", latin1 + jsonl(GOOD)), purpose="fine-tune")
+    assert err.value.code == "invalid_file_format"
+    assert "line 3: is not UTF-8" in err.value.message
+    assert "must be UTF-8" in err.value.message

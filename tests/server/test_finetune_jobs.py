@@ -194,12 +194,16 @@ def test_cancelling_a_running_job_stops_training(tiny_model_dir, openai_client, 
         original(self, job_id)
 
     monkeypatch.setattr(JobService, "check_interrupt", cancel_at_step_1)
-    with live_server(tiny_app(tiny_model_dir)) as url:
+    app = tiny_app(tiny_model_dir)
+    with live_server(app) as url:
         client = openai_client(url)
         job = wait_for(client, start_job(client, str(tiny_model_dir)).id)
         steps = [e for e in client.fine_tuning.jobs.list_events(job.id) if e.type == "metrics"]
     assert job.status == "cancelled" and job.fine_tuned_model is None
     assert len(steps) == 1
+    run = app.state.jobs.store.get(app.state.jobs.row(job.id)["run_id"])
+    assert run.status == "cancelled"  # as `tailor runs` shows it, not "failed"
+    assert job.id in run.summary["error"]
 
 
 # ---------------------------------------------------------------- servers sharing one home

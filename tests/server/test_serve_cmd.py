@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from tailorlm.cli.app import app
@@ -40,3 +41,19 @@ def test_serve_warns_when_exposed_without_a_key(monkeypatch):
     result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"])
     assert result.exit_code == 0
     assert "without --api-key" in result.output
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:18433/v1"),
+        ("localhost", "http://localhost:18433/v1"),
+        ("::", "http://[::]:18433/v1"),
+        ("::1", "http://[::1]:18433/v1"),
+    ],
+)
+def test_serve_prints_a_url_that_works(monkeypatch, host, url):
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: None)
+    result = CliRunner().invoke(app, ["serve", "--host", host, "--port", "18433", "--api-key", "k"])
+    assert result.exit_code == 0, result.output
+    assert f"tailor serve: {url}," in result.output

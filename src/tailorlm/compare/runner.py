@@ -19,7 +19,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tailorlm import __version__
 from tailorlm.backends import DEFAULT_MODEL, LazyBackend, engine_of
 from tailorlm.backends.base import Backend
 from tailorlm.compare import measure
@@ -39,12 +38,13 @@ from tailorlm.compare.systems import (
 from tailorlm.errors import TailorError
 from tailorlm.experiments import default_max_tokens
 from tailorlm.hardware import release_memory
-from tailorlm.store import RunStore, RunWriter, config_hash
+from tailorlm.store import RunStore
+from tailorlm.store.steps import artifact, header, open_step
 from tailorlm.tasks import Task, load_task
 from tailorlm.types import Example, GenerationOptions
 
 KIND = "compare"
-FILE = "comparison.json"
+FILE = artifact(KIND, "comparison")
 SCHEMA_VERSION = 1
 log = logging.getLogger("tailorlm")
 
@@ -86,34 +86,43 @@ def run_compare(
     store = store or RunStore()
     base = backend or LazyBackend(model)
     config = compare_config(task, model or base.name, chosen, engine_of(base))
-    data_hash = task.data_hash()
-    if reuse and (done := store.find_reusable(KIND, config_hash(config), data_hash)):
-        return CompareOutcome(done.id, done.read_json(FILE), True, False, done.dir / FILE)
-    writer, resumed = _open_writer(store, config, data_hash, task.name, model or base.name)
+    opened = open_step(
+        store,
+        KIND,
+        config,
+        task.data_hash(),
+        name=task.name,
+        task=task.name,
+        model=model or base.name,
+        reuse=reuse,
+    )
     trainable = model if backend is not None else (model or DEFAULT_MODEL)
-    with writer, cpu_threads_fixed():
+    with opened as step, cpu_threads_fixed():
+        if step.record is not None:
+            done = step.record
+            return CompareOutcome(done.id, done.read_json(FILE), True, False, done.dir / FILE)
+        writer = step.out
         ctx = _context(task, chosen, store, trainable, base, progress)
         comparison = _compare(ctx, writer.id, model or base.name, started)
         writer.write_json(FILE, comparison)
         writer.set_summary(_short_summary(comparison))
         record = writer.complete()
-    return CompareOutcome(record.id, comparison, False, resumed, record.dir / FILE)
+    return CompareOutcome(record.id, comparison, False, step.resumed, record.dir / FILE)
 
 
 def compare_config(
     task: Task, model: str, preset: Preset, engine: str | None = None
 ) -> dict[str, Any]:
-    return {
-        "kind": KIND,
-        "task": task.name if task.builtin else str(task.root),
-        "model": model,
-        "engine": engine,
-        "preset": preset.to_dict(),
-        "systems": [s.id for s in SPECS],
-        "seed": preset.optimize.seed,
-        "schema": SCHEMA_VERSION,
-        "tailorlm": __version__,
-    }
+    return header(
+        KIND,
+        task.ref,
+        model,
+        preset.optimize.seed,
+        engine=engine,
+        preset=preset.to_dict(),
+        systems=[s.id for s in SPECS],
+        schema=SCHEMA_VERSION,
+    )
 
 
 def _context(
@@ -227,19 +236,6 @@ def _probe(
 def _subset(task: Task, limit: int | None) -> list[Example]:
     examples = task.split("test")
     return examples[:limit] if limit else examples
-
-
-def _open_writer(
-    store: RunStore, config: dict[str, Any], data_hash: str, task: str, model: str
-) -> tuple[RunWriter, bool]:
-    """Continue an interrupted compare run of the same config in its folder, else start one."""
-    previous = store.resume_candidates(KIND, config_hash(config), data_hash)
-    if previous is not None:
-        return store.reopen(previous.id), True
-    writer = store.start(
-        KIND, name=task, task=task, model=model, config=config, data_hash=data_hash
-    )
-    return writer, False
 
 
 def _short_summary(comparison: dict[str, Any]) -> dict[str, Any]:

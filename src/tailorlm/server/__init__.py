@@ -12,7 +12,15 @@ from typing import Any
 
 from tailorlm.server.settings import ServerSettings
 
-__all__ = ["ServerSettings", "create_app", "serve", "serve_in_thread"]
+__all__ = ["ServerSettings", "base_url", "create_app", "serve", "serve_in_thread"]
+
+
+def base_url(host: str, port: int) -> str:
+    """The `/v1` URL a client uses; an IPv6 address goes in brackets (`http://[::1]:8000/v1`),
+    as without them its colons read as the port's."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}/v1"
 
 
 def create_app(settings: ServerSettings | None = None, **kwargs: Any) -> Any:
@@ -30,7 +38,7 @@ def serve(settings: ServerSettings, **kwargs: Any) -> None:
     app = create_app(settings, **kwargs)
     names = [entry.id for entry in app.state.registry.entries()]
     print(
-        f"tailor serve: http://{settings.host}:{settings.port}/v1, {len(names)} model(s): "
+        f"tailor serve: {base_url(settings.host, settings.port)}, {len(names)} model(s): "
         + ", ".join(names[:8])
         + (", ..." if len(names) > 8 else ""),
         file=sys.stderr,
@@ -55,7 +63,7 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterato
         time.sleep(0.01)
     bound = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://{host}:{bound}/v1"
+        yield base_url(host, bound)
     finally:
         server.should_exit = True
         thread.join(60)

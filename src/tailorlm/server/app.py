@@ -10,7 +10,7 @@ from typing import Any
 
 from tailorlm.backends.models import DEFAULT_MODEL
 from tailorlm.server import errors
-from tailorlm.server.auth import BodyLimit, bearer_auth
+from tailorlm.server.auth import BearerAuth, BodyLimit
 from tailorlm.server.registry import BackendFactory, Registry, default_factory
 from tailorlm.server.settings import ServerSettings
 from tailorlm.store import RunStore
@@ -28,7 +28,7 @@ def create_app(
 ) -> Any:
     """The app. `backend_factory(spec, adapter)` builds a model (tests pass a fake one);
     `home` holds uploaded files and the fine-tuning jobs database (default: TAILOR_HOME/server)."""
-    from fastapi import Depends, FastAPI
+    from fastapi import FastAPI
 
     from tailorlm import __version__, paths
     from tailorlm.server import chat, finetune_api
@@ -62,9 +62,8 @@ def create_app(
     app = FastAPI(title="tailorlm", version=__version__, lifespan=lifespan)
     app.state.settings, app.state.registry, app.state.jobs = settings, registry, jobs
     errors.install(app)
-    auth = [Depends(bearer_auth(settings.api_key))]
-    app.include_router(chat.router(registry, settings), dependencies=auth)
-    app.include_router(finetune_api.router(jobs, settings), dependencies=auth)
+    app.include_router(chat.router(registry, settings))
+    app.include_router(finetune_api.router(jobs, settings))
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -74,4 +73,6 @@ def create_app(
         return settings.max_file_bytes if path == FILES_PATH else settings.max_request_bytes
 
     app.add_middleware(BodyLimit, limit_for=limit_for)
+    # Added last, so it runs first: a client without the key learns nothing, not even a 413.
+    app.add_middleware(BearerAuth, api_key=settings.api_key)
     return app

@@ -1,36 +1,58 @@
-"""Bearer-token auth as a dependency, and a request-size limit as ASGI middleware."""
+"""Bearer-token auth and a request-size limit, both as pure ASGI middleware: each answers from
+the request's headers (or as the body arrives), before the app reads the body.
+
+Auth is not a FastAPI dependency because FastAPI reads and parses a request's body before it
+runs the dependencies: a client without the key could make the server take in a 60 MB upload,
+or see its malformed JSON answered, before being refused."""
 
 from __future__ import annotations
 
+import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from fastapi import Request
+from tailorlm.server.errors import APIError, error_body, from_exception
 
-from tailorlm.server.errors import APIError, error_body
+API_PREFIX = "/v1"
 
 
-def bearer_auth(api_key: str | None) -> Callable[..., None]:
-    """A dependency that accepts every request when no key is set, else only
-    `Authorization: Bearer <key>` (compared in constant time, so timing reveals nothing)."""
-    expected = (api_key or "").encode()
+class BearerAuth:
+    """With a key set, every `/v1` request needs `Authorization: Bearer <key>`; `/health` and
+    the docs stay open. This is the one place that decides."""
 
-    def check(request: Request) -> None:
-        if not expected:
-            return
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(
-            token.strip().encode(), expected
-        ):
-            raise APIError(
-                401,
-                "Incorrect API key provided.",
-                code="invalid_api_key",
-                hint="send the key given to `tailor serve --api-key` as a Bearer token",
-            )
+    def __init__(self, app: Any, api_key: str | None) -> None:
+        self.app, self.expected = app, (api_key or "").encode()
 
-    return check
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not self.expected or not _is_api(scope.get("path", "")):
+            return await self.app(scope, receive, send)
+        if authorized(dict(scope.get("headers") or []), self.expected):
+            return await self.app(scope, receive, send)
+        status, body = from_exception(_invalid_key())
+        # `connection: close`, so the server stops there: on a kept-alive connection it would
+        # go on receiving (and dropping) the whole body the client is still sending.
+        extra = [(b"www-authenticate", b"Bearer"), (b"connection", b"close")]
+        await send_json(send, status, body, extra)
+
+
+def authorized(headers: dict[bytes, bytes], expected: bytes) -> bool:
+    """Compared in constant time, so timing reveals nothing about the key."""
+    scheme, _, token = headers.get(b"authorization", b"").partition(b" ")
+    return scheme.lower() == b"bearer" and secrets.compare_digest(token.strip(), expected)
+
+
+def _is_api(path: str) -> bool:
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
+def _invalid_key() -> APIError:
+    return APIError(
+        401,
+        "Incorrect API key provided.",
+        code="invalid_api_key",
+        hint="send the key given to `tailor serve --api-key` as a Bearer token",
+    )
 
 
 def _too_large_error() -> type[Exception]:
@@ -81,15 +103,17 @@ class BodyLimit:
 
 
 async def _reject(send: Any, limit: int) -> None:
-    import json
+    body = error_body(
+        f"Request body is larger than {limit} bytes.", "invalid_request_error", "request_too_large"
+    )
+    await send_json(send, 413, body)
 
-    body = json.dumps(
-        error_body(
-            f"Request body is larger than {limit} bytes.",
-            "invalid_request_error",
-            "request_too_large",
-        )
-    ).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+
+async def send_json(
+    send: Any, status: int, body: dict[str, Any], headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """A complete JSON response, sent from middleware (outside FastAPI)."""
+    data = json.dumps(body).encode()
+    head = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": head + list(headers)})
+    await send({"type": "http.response.body", "body": data})

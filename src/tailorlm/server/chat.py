@@ -45,6 +45,7 @@ def router(registry: Registry, settings: ServerSettings) -> Any:
 
     @api.post("/v1/chat/completions", response_model=None)
     async def chat(req: ChatCompletionRequest) -> Any:
+        check_supported(req)
         entry = registry.resolve(req.model)
         messages = request_messages(entry, req)
         options = generation_options(req, settings, entry)
@@ -75,6 +76,18 @@ def card(entry: ModelEntry) -> ModelCard:
         adapter_run=entry.run_id if entry.adapter else None,
         prompt_program=entry.program.name if entry.program and not entry.passthrough else None,
     )
+
+
+def check_supported(req: ChatCompletionRequest) -> None:
+    found = req.unsupported()
+    if found is not None:
+        name, instead = found
+        raise APIError(
+            400,
+            f"`{name}` is not supported by tailor serve: {instead}.",
+            param=name,
+            code="unsupported_parameter",
+        )
 
 
 def client_messages(req: ChatCompletionRequest) -> Messages:
@@ -145,7 +158,7 @@ def generation_options(
         )
     stops = req.stops()
     if entry.program is not None and not entry.passthrough:
-        stops = tuple(dict.fromkeys(stops + entry.program.stop))
+        stops = entry.program.merged_stops(stops)
     return GenerationOptions(
         max_new_tokens=max_tokens,
         stop=stops,

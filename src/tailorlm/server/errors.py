@@ -57,13 +57,26 @@ def from_exception(exc: Exception) -> tuple[int, dict[str, Any]]:
     return 500, error_body("The server had an error while processing your request.", "server_error")
 
 
-def validation_body(errors: list[Any]) -> dict[str, Any]:
-    """The first pydantic validation error, with its field path as `param`."""
+def validation_body(errors: list[Any], body: Any = None) -> dict[str, Any]:
+    """The first pydantic validation error, with its field path as `param`; a body that is not
+    JSON at all is said so in words (FastAPI reports it as a field named by its position)."""
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    if first.get("type") == "json_invalid":
+        return error_body(_json_message(first, body), "invalid_request_error", "invalid_json")
     loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
     param = ".".join(loc) or None
     message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))
     return error_body(message, "invalid_request_error", "invalid_value", param)
+
+
+def _json_message(error: dict[str, Any], body: Any) -> str:
+    """e.g. "Expecting ',' delimiter: line 1 column 40 (char 39)", as Python's json says it."""
+    import json
+
+    reason, position = error.get("ctx", {}).get("error", "invalid JSON"), error["loc"][-1]
+    if isinstance(body, str) and isinstance(position, int):
+        reason = str(json.JSONDecodeError(reason, body, position))
+    return f"Request body is not valid JSON: {reason}"
 
 
 def install(app: Any) -> None:
@@ -77,7 +90,7 @@ def install(app: Any) -> None:
         return JSONResponse(body, status_code=status)
 
     async def on_validation(request: Any, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(validation_body(list(exc.errors())), status_code=400)
+        return JSONResponse(validation_body(list(exc.errors()), exc.body), status_code=400)
 
     async def on_http(request: Any, exc: HTTPException) -> JSONResponse:
         kind = "invalid_request_error" if exc.status_code < 500 else "server_error"

@@ -103,10 +103,7 @@ def validate_chat_jsonl(
     data: bytes, count_tokens: TokenCounter, *, max_tokens: int, min_examples: int
 ) -> tuple[int, int]:
     """(examples, tokens) of a fine-tuning file, or an APIError naming line and field."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _bad(None, "file", f"is not UTF-8 text ({exc.reason})") from exc
+    text = _utf8(data)
     examples = tokens = 0
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -119,6 +116,20 @@ def validate_chat_jsonl(
     if examples < min_examples:
         raise _bad(None, None, f"has {examples} example(s); at least {min_examples} are needed")
     return examples, tokens
+
+
+def _utf8(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise _bad(
+            line,
+            None,
+            f"is not UTF-8 (byte {data[exc.start]:#04x} at byte {column} of the line); the "
+            "file must be UTF-8 text: save it as UTF-8 and upload it again",
+        ) from exc
 
 
 def _messages(line: str, number: int) -> list[dict[str, str]]:

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from tailorlm.errors import TailorError
+from tailorlm.errors import Cancelled, TailorError
 from tailorlm.server.db import JobsDB, loads
 from tailorlm.server.errors import APIError, not_found
 from tailorlm.server.files import FileStore, validate_chat_jsonl
@@ -38,8 +38,8 @@ LOCK_FILE = "jobs.lock"
 POLL_S = 1.0  # how often the worker looks for other servers' jobs, and others for the lock
 
 
-class Cancelled(Exception):
-    """Raised inside training when a client cancels the job."""
+class JobCancelled(Cancelled):
+    """Raised inside training when a client cancels the job: its run is marked cancelled."""
 
 
 class Stopping(Exception):
@@ -329,7 +329,7 @@ class JobService:
             raise Stopping
         job = self.db.get("jobs", job_id)
         if job is not None and job["cancel_requested"]:
-            raise Cancelled
+            raise JobCancelled(f"by the client (fine-tuning job {job_id})")
 
 
 def job_object(row: dict[str, Any]) -> dict[str, Any]:

@@ -36,6 +36,29 @@ class StreamOptions(_Request):
     include_usage: bool = False
 
 
+_NO_TOOLS = (
+    "it does not call tools; describe the tools in the prompt and parse the answer yourself, "
+    "or leave it out"
+)
+_NO_LOGPROBS = "it returns no token log-probabilities; leave it out"
+# Parameters whose effect this server cannot give: (the values that ask for nothing, what to do
+# instead). Answering them with plain text breaks the client later, and confusingly: LangChain's
+# bind_tools finds no tool call, with_structured_output fails to parse the text.
+UNSUPPORTED: dict[str, tuple[tuple[Any, ...], str]] = {
+    "tools": ((None, []), _NO_TOOLS),
+    "tool_choice": ((None, "none"), _NO_TOOLS),
+    "functions": ((None, []), _NO_TOOLS),
+    "function_call": ((None, "none"), _NO_TOOLS),
+    "response_format": (
+        (None, {"type": "text"}),
+        "it does not constrain the output to JSON; ask for JSON in the prompt and parse the "
+        'answer, or send {"type": "text"}',
+    ),
+    "logprobs": ((None, False), _NO_LOGPROBS),
+    "top_logprobs": ((None, 0), _NO_LOGPROBS),
+}
+
+
 class ChatCompletionRequest(_Request):
     model: str = Field(min_length=1)
     messages: list[ChatMessageIn] = Field(min_length=1)
@@ -49,6 +72,14 @@ class ChatCompletionRequest(_Request):
     seed: int | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
+    # Declared only to be refused when they ask for something (see UNSUPPORTED).
+    tools: list[Any] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    functions: list[Any] | None = None
+    function_call: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
 
     @field_validator("stop")
     @classmethod
@@ -56,6 +87,14 @@ class ChatCompletionRequest(_Request):
         if isinstance(value, list) and len(value) > 4:
             raise ValueError("at most 4 stop sequences")
         return value
+
+    def unsupported(self) -> tuple[str, str] | None:
+        """(parameter, what to do instead) for the first one given that asks for something
+        this server cannot do."""
+        for name, (harmless, instead) in UNSUPPORTED.items():
+            if getattr(self, name) not in harmless:
+                return name, instead
+        return None
 
     def stops(self) -> tuple[str, ...]:
         if self.stop is None:

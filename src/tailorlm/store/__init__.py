@@ -1,6 +1,7 @@
 """The run store: every run's config, outputs and metrics, indexed in SQLite (see runs.py)."""
 
 from tailorlm.store.runs import (
+    CANCELLED,
     COMPLETE,
     FAILED,
     INTERRUPTED,
@@ -13,6 +14,7 @@ from tailorlm.store.runs import (
 )
 
 __all__ = [
+    "CANCELLED",
     "COMPLETE",
     "FAILED",
     "INTERRUPTED",

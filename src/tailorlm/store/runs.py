@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tailorlm.errors import StoreError
+from tailorlm.errors import Cancelled, StoreError
 from tailorlm.paths import runs_dir
 from tailorlm.store import db
 from tailorlm.store.files import (
@@ -44,6 +44,7 @@ from tailorlm.store.files import (
 )
 
 RUNNING, COMPLETE, FAILED, INTERRUPTED = "running", "complete", "failed", "interrupted"
+CANCELLED = "cancelled"  # stopped on request: kept, but never resumed by an identical step
 RESUMABLE = (RUNNING, FAILED, INTERRUPTED)
 TMP_PREFIX = ".tmp-"
 ENV_PACKAGES = ("tailorlm", "torch", "transformers", "peft", "trl", "accelerate")
@@ -138,7 +139,8 @@ class RunWriter:
     """Writes one run's files into its work folder; `complete()` publishes them.
 
     As a context manager: a clean exit completes the run, KeyboardInterrupt/SystemExit marks
-    it "interrupted", any other exception "failed"; the exception always propagates.
+    it "interrupted", `Cancelled` "cancelled", any other exception "failed"; the exception
+    always propagates.
     """
 
     def __init__(self, store: RunStore, run_id: str, summary: Mapping[str, Any] | None = None):
@@ -162,6 +164,8 @@ class RunWriter:
             return
         if exc_type is None:
             self.complete()
+        elif issubclass(exc_type, Cancelled):
+            self._finish(CANCELLED, f"cancelled: {exc}" if str(exc) else "cancelled")
         elif issubclass(exc_type, (KeyboardInterrupt, SystemExit)):
             self._finish(INTERRUPTED, f"interrupted ({exc_type.__name__})")
         else:
