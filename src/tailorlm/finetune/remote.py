@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tailorlm import __version__
 from tailorlm.backends.http import DEFAULT_BASE_URL, KEY_ENV, RETRY_STATUS, http_error
 from tailorlm.backends.models import DEFAULT_MODEL
 from tailorlm.errors import ConfigError, ModelError, TailorError
@@ -25,13 +24,15 @@ from tailorlm.finetune.config import DEFAULT_LR
 from tailorlm.finetune.data import default_program
 from tailorlm.prompting.program import PromptProgram
 from tailorlm.prompting.requests import build_messages
-from tailorlm.store import RunStore, RunWriter, config_hash
+from tailorlm.store import RunStore, RunWriter
+from tailorlm.store.steps import artifact, header, open_step
 from tailorlm.tasks import Task, load_task
 from tailorlm.types import EventFn
 
 KIND = "finetune-remote"
-PROGRAM_FILE = "program.json"
-JOB_FILE = "job.json"
+PROGRAM_FILE = artifact(KIND, "program")
+JOB_FILE = artifact(KIND, "job")
+EVENTS_FILE = artifact(KIND, "events")
 FINAL = ("succeeded", "failed", "cancelled")
 
 
@@ -102,43 +103,43 @@ def remote_finetune(
     task = task if isinstance(task, Task) else load_task(task)
     base_url = parse_target(target)
     program = PromptProgram.load(Path(prompt_file)) if prompt_file else default_program(task.config)
-    record = {
-        "kind": KIND,
-        "task": task.name if task.builtin else str(task.root),
-        "model": model or DEFAULT_MODEL,
-        "target": base_url,
-        "program": program.to_dict(),
-        "hyperparameters": hyperparameters(epochs, batch_size, learning_rate),
-        "seed": seed or 0,
-        "tailorlm": __version__,
-    }
-    store = store or RunStore()
-    data_hash = _data_hash(task)
-    if reuse and (done := store.find_reusable(KIND, config_hash(record), data_hash)):
-        s = done.summary
-        path = done.dir / PROGRAM_FILE
-        return RemoteOutcome(done.id, s["job_id"], s["fine_tuned_model"], base_url, s, path, True)
-    api = _Api(base_url, api_key)
-    previous = store.resume_candidates(KIND, config_hash(record), data_hash) if reuse else None
-    if previous is not None and (previous.dir / JOB_FILE).is_file():
-        # Interrupted while following: the job went on remotely; follow it again.
-        job = previous.read_json(JOB_FILE)
-        writer = store.reopen(previous.id)
-        with writer:
-            summary = _follow_to_end(api, writer, job, progress, poll_s)
-        return _outcome(store, writer.id, summary, base_url)
-    files = _upload(api, task, program)  # before the run exists: bad data leaves nothing
-    writer = store.start(
+    record = header(
         KIND,
+        task.ref,
+        model or DEFAULT_MODEL,
+        seed or 0,
+        target=base_url,
+        program=program.to_dict(),
+        hyperparameters=hyperparameters(epochs, batch_size, learning_rate),
+    )
+    store, api = store or RunStore(), _Api(base_url, api_key)
+    files: dict[str, str] = {}
+    opened = open_step(
+        store,
+        KIND,
+        record,
+        _data_hash(task),
         name=name or "remote",
         task=task.name,
         model=model or DEFAULT_MODEL,
-        config=record,
-        data_hash=data_hash,
+        reuse=reuse,
+        resume=reuse,
+        # Interrupted while following: the job went on remotely, so follow it again.
+        can_resume=lambda previous: (previous.dir / JOB_FILE).is_file(),
+        before_start=lambda: files.update(_upload(api, task, program)),  # bad data: no run
     )
-    with writer:
-        writer.write_json(PROGRAM_FILE, program.to_dict())
-        summary = _run_job(api, writer, record, files, name, progress, poll_s)
+    with opened as step:
+        if (done := step.record) is not None:
+            s, path = done.summary, done.dir / PROGRAM_FILE
+            return RemoteOutcome(
+                done.id, s["job_id"], s["fine_tuned_model"], base_url, s, path, True
+            )
+        writer = step.out
+        if step.resumed:
+            summary = _follow_to_end(api, writer, writer.read_json(JOB_FILE), progress, poll_s)
+        else:
+            writer.write_json(PROGRAM_FILE, program.to_dict())
+            summary = _run_job(api, writer, record, files, name, progress, poll_s)
     return _outcome(store, writer.id, summary, base_url)
 
 
@@ -212,13 +213,13 @@ def _follow(
     api: _Api, job: dict[str, Any], writer: RunWriter, progress: EventFn, poll_s: float
 ) -> dict[str, Any]:
     """Poll the job until it ends, passing each new event on (oldest first) and keeping it."""
-    seen = {event["id"] for event in writer.read_jsonl("events.jsonl")}  # from before a resume
+    seen = {event["id"] for event in writer.read_jsonl(EVENTS_FILE)}  # from before a resume
     while True:
         events = api.call("GET", f"/fine_tuning/jobs/{job['id']}/events", params={"limit": 100})
         for event in reversed(events.get("data", [])):
             if event["id"] not in seen:
                 seen.add(event["id"])
-                writer.append_jsonl("events.jsonl", event)
+                writer.append_jsonl(EVENTS_FILE, event)
                 progress(event)
         if job["status"] in FINAL:
             return job

@@ -115,13 +115,15 @@ def open_step(
     reuse: bool = True,
     resume: bool = True,
     before_start: Callable[[], None] | None = None,
+    can_resume: Callable[[RunRecord], bool] | None = None,
 ) -> Iterator[Step]:
     """Reuse, resume or start the step `kind` + `config` on `data_hash`.
 
     While the block runs, no identical step runs elsewhere. On a clean exit a new or resumed
     run completes (unless the block completed it); an exception marks it failed or interrupted
     and propagates. `before_start` runs only when a new run is about to be created (checks
-    that must not leave a record behind)."""
+    that must not leave a record behind); `can_resume` says whether an unfinished run left
+    enough to continue from."""
     chash = config_hash(config)  # first: an unserializable config fails before any I/O
     with step_lock(store, kind, chash, data_hash):
         done = store.find_reusable(kind, chash, data_hash) if reuse else None
@@ -129,7 +131,7 @@ def open_step(
             yield Step("reused", record=done)
             return
         previous = store.resume_candidates(kind, chash, data_hash) if resume else None
-        if previous is not None:
+        if previous is not None and (can_resume is None or can_resume(previous)):
             writer, status = store.reopen(previous.id), "resumed"
         else:
             if before_start is not None:
