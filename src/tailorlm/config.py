@@ -1,9 +1,10 @@
-"""Pydantic models for files users write (task.yaml, run configs). Unknown keys are errors:
-a typo in a config must not be silently ignored. Each field's description doubles as help text."""
+"""Pydantic models for files users write (task.yaml), and the header of stored run configs.
+Unknown keys are errors: a typo in a config must not be silently ignored. Each field's
+description doubles as help text."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,14 +39,16 @@ class TaskConfig(_Strict):
     )
 
 
-class EvalConfig(_Strict):
-    """Everything that determines an evaluation run; its hash keys stored-run reuse."""
+def run_config(kind: str, task: str | None, model: str | None, seed: Any, **fields: Any) -> dict:
+    """A stored run's config (its hash keys reuse): the fields every run kind keys on - what,
+    on which task (`Task.ref`) and model, which seed, which tailorlm - plus the kind's own."""
+    from tailorlm import __version__
 
-    task: str
-    model: str
-    strategy: str
-    split: Literal["train", "dev", "test"] = "test"
-    limit: int | None = Field(None, ge=1)
-    max_new_tokens: int = Field(256, ge=1)
-    batch_size: int = Field(8, ge=1)
-    seed: int = 0
+    return {
+        "kind": kind,
+        "task": task,
+        "model": model,
+        **fields,
+        "seed": seed,
+        "tailorlm": __version__,
+    }

@@ -12,11 +12,12 @@ from typing import Any
 
 from tailorlm.backends import LazyBackend, engine_of
 from tailorlm.backends.base import Backend
+from tailorlm.config import run_config
 from tailorlm.evaluation import EvalSummary, iter_results, summarize
 from tailorlm.prompting.program import PromptProgram
 from tailorlm.prompting.strategies import get_strategy
 from tailorlm.store import RunStore, RunWriter
-from tailorlm.store.steps import artifact, header, open_step
+from tailorlm.store.steps import artifact, open_step
 from tailorlm.tasks import Task, load_task
 from tailorlm.types import Example, GenerationOptions, ProgressFn
 
@@ -154,7 +155,7 @@ def eval_config(
     options: GenerationOptions,
     engine: str | None = None,
 ) -> dict[str, Any]:
-    return header(
+    return run_config(
         KIND,
         task.ref,
         model,

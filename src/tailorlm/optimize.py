@@ -14,13 +14,14 @@ from typing import Any
 
 from tailorlm.backends import LazyBackend, engine_of
 from tailorlm.backends.base import Backend
+from tailorlm.config import run_config
 from tailorlm.experiments import EvalOutcome, default_max_tokens, run_eval
 from tailorlm.metrics import get_metric
 from tailorlm.prompting.optimizer import OptimizationResult, PromptOptimizer
 from tailorlm.prompting.program import PromptProgram
 from tailorlm.prompting.strategies import get_strategy
 from tailorlm.store import RunRecord, RunStore
-from tailorlm.store.steps import artifact, header, open_step
+from tailorlm.store.steps import artifact, open_step
 from tailorlm.tasks import Task, load_task
 from tailorlm.types import GenerationOptions, ProgressFn
 
@@ -109,7 +110,7 @@ def optimize_config(
     proposer: Backend | None,
     engine: str | None = None,
 ) -> dict[str, Any]:
-    return header(
+    return run_config(
         KIND,
         task.ref,
         model,

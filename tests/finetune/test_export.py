@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from tailorlm.errors import TailorError
-from tailorlm.finetune import FinetuneConfig, adapter_path_for_run, run_finetune
-from tailorlm.finetune.export import export_run
+from tailorlm.finetune import FinetuneConfig
 from tailorlm.store import RunStore
+from tailorlm.training import adapter_path_for_run, export_run, run_finetune
 from tests.finetune.helpers import TINY
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")

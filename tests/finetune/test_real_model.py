@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tailorlm.finetune import FinetuneConfig, adapter_path_for_run, run_finetune
-from tailorlm.finetune.export import export_run
+from tailorlm.finetune import FinetuneConfig
 from tailorlm.finetune.modeling import completion_loss_module
 from tailorlm.finetune.runner import prepare
 from tailorlm.finetune.train import dev_loss, make_accelerator
 from tailorlm.store import RunStore
 from tailorlm.tasks import load_task
+from tailorlm.training import adapter_path_for_run, export_run, run_finetune
 
 pytestmark = [
     pytest.mark.slow,

@@ -14,20 +14,19 @@ import torch
 from tailorlm.backends import LazyBackend
 from tailorlm.backends.local import LocalBackend
 from tailorlm.errors import DataError, ModelError, StoreError, TailorError
-from tailorlm.finetune import (
-    FinetuneConfig,
+from tailorlm.finetune import FinetuneConfig, default_program
+from tailorlm.finetune import checkpoint as ckpt
+from tailorlm.finetune.modeling import resolve_precision
+from tailorlm.learning_curve import parse_sizes, run_learning_curve
+from tailorlm.prompting.program import PromptProgram
+from tailorlm.store import COMPLETE, INTERRUPTED, RunStore
+from tailorlm.tasks import load_task
+from tailorlm.training import (
     adapter_path_for_run,
-    default_program,
     program_path_for_run,
     resume_finetune,
     run_finetune,
 )
-from tailorlm.finetune import checkpoint as ckpt
-from tailorlm.finetune.learning_curve import parse_sizes, run_learning_curve
-from tailorlm.finetune.modeling import resolve_precision
-from tailorlm.prompting.program import PromptProgram
-from tailorlm.store import COMPLETE, INTERRUPTED, RunStore
-from tailorlm.tasks import load_task
 from tailorlm.types import GenerationOptions
 from tests.finetune.helpers import TINY
 

@@ -10,10 +10,11 @@ import time
 import pytest
 
 from tailorlm.backends import FakeBackend
+from tailorlm.config import run_config
 from tailorlm.errors import StoreError
 from tailorlm.experiments import run_eval
 from tailorlm.store import RunStore
-from tailorlm.store.steps import artifact, header, open_step, record_lock
+from tailorlm.store.steps import artifact, open_step, record_lock
 
 
 def _open(store, config, **kw):
@@ -22,7 +23,7 @@ def _open(store, config, **kw):
 
 def test_new_then_reused_then_resumed_after_a_crash(tmp_path):
     store = RunStore(tmp_path / "runs")
-    config = header("eval", "t", "m", 0, split="test")
+    config = run_config("eval", "t", "m", 0, split="test")
     with _open(store, config) as step:
         assert step.status == "new"
         step.out.write_json("x.json", {"a": 1})
@@ -30,7 +31,7 @@ def test_new_then_reused_then_resumed_after_a_crash(tmp_path):
         assert step.reused and step.record.read_json("x.json") == {"a": 1}
         with pytest.raises(StoreError):
             step.out  # noqa: B018 - a reused step has no writer
-    other = header("eval", "t", "m", 1, split="test")
+    other = run_config("eval", "t", "m", 1, split="test")
     with pytest.raises(RuntimeError), _open(store, other) as step:
         step.out.append_jsonl("rows.jsonl", {"i": 0})
         raise RuntimeError("boom")
@@ -39,8 +40,8 @@ def test_new_then_reused_then_resumed_after_a_crash(tmp_path):
     assert [r.status for r in store.list()] == ["complete", "complete"]
 
 
-def test_header_is_the_fields_every_kind_keys_on():
-    config = header("eval", "sql-sales", "smollm2-135m", 3, split="dev")
+def test_run_config_is_the_fields_every_kind_keys_on():
+    config = run_config("eval", "sql-sales", "smollm2-135m", 3, split="dev")
     assert {"kind", "task", "model", "seed", "tailorlm", "split"} == set(config)
     assert artifact("eval", "rows") == "examples.jsonl"
     with pytest.raises(StoreError, match="no artifact"):
@@ -49,7 +50,7 @@ def test_header_is_the_fields_every_kind_keys_on():
 
 def test_before_start_runs_only_for_a_new_run(tmp_path):
     store = RunStore(tmp_path / "runs")
-    config = header("eval", "t", "m", 0)
+    config = run_config("eval", "t", "m", 0)
 
     def refuse():
         raise StoreError("bad input")
@@ -113,7 +114,7 @@ def test_two_processes_running_the_same_eval_share_one_complete_run(_tailor_home
 
 def test_record_lock_refuses_a_run_that_is_still_busy(tmp_path):
     store = RunStore(tmp_path / "runs")
-    config = header("eval", "t", "m", 0)
+    config = run_config("eval", "t", "m", 0)
     entered, release = threading.Event(), threading.Event()
 
     def hold():

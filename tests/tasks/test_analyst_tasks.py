@@ -144,7 +144,8 @@ def test_prompt_optimizer_finds_the_format_that_works_on_triage():
 def test_finetune_runs_on_each_task_with_a_tiny_model(name, tiny_model_dir, monkeypatch):
     import torch
 
-    from tailorlm.finetune import FinetuneConfig, run_finetune
+    from tailorlm.finetune import FinetuneConfig
+    from tailorlm.training import run_finetune
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     before = torch.get_num_threads()

@@ -135,7 +135,7 @@ def eval_cmd(
     loaded = load_task(task, allow_overlap=allow_overlap)
     options = _options(loaded, batch_size, max_new_tokens)
     if adapter:
-        from tailorlm.finetune.runner import adapter_path_for_run, program_path_for_run
+        from tailorlm.training import adapter_path_for_run, program_path_for_run
 
         base, adapter_dir = adapter_path_for_run(adapter)
         prompt = prompt or program_path_for_run(adapter)

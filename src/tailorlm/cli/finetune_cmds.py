@@ -65,7 +65,7 @@ def finetune_cmd(
     ] = None,
 ) -> None:
     """Fine-tune a model (LoRA or full) on a task's train split and store the run."""
-    from tailorlm.finetune import resume_finetune, run_finetune
+    from tailorlm.training import resume_finetune, run_finetune
 
     if resume:
         with _progress() as progress:
@@ -160,7 +160,7 @@ def export_cmd(
 ) -> None:
     """Export a fine-tuned model: adapter only, merged HF folder, or GGUF."""
     from tailorlm.cli.render import console
-    from tailorlm.finetune.export import export_run
+    from tailorlm.training import export_run
 
     if gguf_type not in ("f16", "f32"):
         raise ConfigError(f"--gguf-type {gguf_type!r} is not supported", hint="use f16 or f32")
@@ -198,7 +198,7 @@ def _curve(
     task: str, sizes: str, model: str | None, config: Any, prompt: Path | None, name: str | None
 ) -> None:
     from tailorlm.cli.render import console
-    from tailorlm.finetune.learning_curve import parse_sizes, run_learning_curve
+    from tailorlm.learning_curve import parse_sizes, run_learning_curve
 
     with _progress() as progress:
         outcome = run_learning_curve(

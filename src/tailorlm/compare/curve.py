@@ -19,7 +19,7 @@ def learning_curve(ctx: Context) -> list[dict[str, Any]]:
     (the five systems are already measured)."""
     if not ctx.preset.curve_sizes or ctx.model is None:
         return []
-    from tailorlm.finetune.learning_curve import run_learning_curve
+    from tailorlm.learning_curve import run_learning_curve
 
     try:
         curve = run_learning_curve(
@@ -37,7 +37,7 @@ def learning_curve(ctx: Context) -> list[dict[str, Any]]:
 
 
 def _point(ctx: Context, run_id: str, size: int, dev_loss: float | None) -> dict[str, Any]:
-    from tailorlm.finetune.runner import adapter_path_for_run, program_path_for_run
+    from tailorlm.training import adapter_path_for_run, program_path_for_run
 
     base, adapter = adapter_path_for_run(run_id, ctx.store)
     outcome = run_eval(

@@ -12,10 +12,11 @@ import numpy as np
 
 from tailorlm.backends import engine_of
 from tailorlm.backends.base import Backend
+from tailorlm.config import run_config
 from tailorlm.prompting.program import PromptProgram
 from tailorlm.prompting.requests import build_messages, overhead_tokens
 from tailorlm.store import RunStore
-from tailorlm.store.steps import artifact, header, open_step
+from tailorlm.store.steps import artifact, open_step
 from tailorlm.tasks import Task
 from tailorlm.types import Example, GenerationOptions
 
@@ -44,7 +45,7 @@ def measure_latency(
 ) -> LatencyProbe:
     """Time `examples` one request at a time (after the model is loaded); reuse a stored probe."""
     options = program.generation_options(replace(options, batch_size=1))
-    config = header(
+    config = run_config(
         KIND,
         task.ref,
         backend.name,

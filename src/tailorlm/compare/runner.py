@@ -35,11 +35,12 @@ from tailorlm.compare.systems import (
     SystemRun,
     SystemSpec,
 )
+from tailorlm.config import run_config
 from tailorlm.errors import TailorError
 from tailorlm.experiments import default_max_tokens
 from tailorlm.hardware import release_memory
 from tailorlm.store import RunStore
-from tailorlm.store.steps import artifact, header, open_step
+from tailorlm.store.steps import artifact, open_step
 from tailorlm.tasks import Task, load_task
 from tailorlm.types import Example, GenerationOptions
 
@@ -113,7 +114,7 @@ def run_compare(
 def compare_config(
     task: Task, model: str, preset: Preset, engine: str | None = None
 ) -> dict[str, Any]:
-    return header(
+    return run_config(
         KIND,
         task.ref,
         model,

@@ -228,7 +228,7 @@ def _search_setup(ctx: Context, search: OptimizeOutcome, action: str) -> Setup:
 
 
 def finetuned(ctx: Context) -> SystemRun:
-    from tailorlm.finetune.runner import adapter_path_for_run, program_path_for_run, run_finetune
+    from tailorlm.training import adapter_path_for_run, program_path_for_run, run_finetune
 
     _check_trainable(ctx)
     if isinstance(ctx.base, LazyBackend):  # the prompt systems are done with it

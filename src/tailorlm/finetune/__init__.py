@@ -1,24 +1,10 @@
-"""Fine-tuning (L3): task rows -> LoRA or full fine-tuning -> a stored run with its adapter.
+"""Fine-tuning (L3), pure of the run store: task rows -> LoRA or full fine-tuning in a folder,
+with checkpoints, resume, export. `tailorlm.training` makes it a stored run.
 
 Heavy libraries (torch, transformers, peft, accelerate) are imported inside the functions that
 use them, so importing this package is cheap."""
 
 from tailorlm.finetune.config import FinetuneConfig
 from tailorlm.finetune.data import default_program
-from tailorlm.finetune.runner import (
-    FinetuneOutcome,
-    adapter_path_for_run,
-    program_path_for_run,
-    resume_finetune,
-    run_finetune,
-)
 
-__all__ = [
-    "FinetuneConfig",
-    "FinetuneOutcome",
-    "adapter_path_for_run",
-    "default_program",
-    "program_path_for_run",
-    "resume_finetune",
-    "run_finetune",
-]
+__all__ = ["FinetuneConfig", "default_program"]

@@ -1,4 +1,5 @@
-"""Export a fine-tuning run for use outside tailorlm.
+"""Export a fine-tuned model for use outside tailorlm (`tailorlm.training.export_run` exports
+a stored run).
 
 * adapter only: the PEFT adapter folder (+ tokenizer, prompt program) - small, needs the base;
 * `merge=True`: base + adapter merged into a plain Hugging Face folder (safetensors) that
@@ -23,8 +24,6 @@ from typing import Any
 
 from tailorlm.backends.models import resolve_model
 from tailorlm.errors import TailorError
-from tailorlm.finetune.runner import PROGRAM_FILE, adapter_path_for_run
-from tailorlm.store import RunStore
 
 GGUF_FILE = "model.gguf"
 
@@ -36,18 +35,17 @@ class ExportResult:
     gguf: Path | None = None
 
 
-def export_run(
-    run_ref: str,
+def export_model(
+    base: str,
+    adapter: str | None,
+    program: Path,
     out: str | Path,
     *,
     merge: bool = False,
     gguf: bool = False,
     gguf_dtype: str = "f16",
-    store: RunStore | None = None,
 ) -> ExportResult:
-    store = store or RunStore()
-    base, adapter = adapter_path_for_run(run_ref, store)
-    program = store.get(run_ref).dir / PROGRAM_FILE
+    """Write `base` (+ `adapter`) and the prompt program to the new folder `out`."""
     out = Path(out).expanduser()
     _check_target(out)
     if gguf and not merge and adapter:
@@ -55,7 +53,7 @@ def export_run(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         kind = _write_model(base, adapter, merge, tmp)
-        shutil.copy2(program, tmp / PROGRAM_FILE)
+        shutil.copy2(program, tmp / program.name)
         gguf_path = _write_gguf(tmp, _gguf_source(base, adapter), gguf_dtype) if gguf else None
         os.replace(tmp, out)
     finally:

@@ -19,13 +19,14 @@ from typing import Any
 
 from tailorlm.backends.http import DEFAULT_BASE_URL, KEY_ENV, RETRY_STATUS, http_error
 from tailorlm.backends.models import DEFAULT_MODEL
+from tailorlm.config import run_config
 from tailorlm.errors import ConfigError, ModelError, TailorError
 from tailorlm.finetune.config import DEFAULT_LR
 from tailorlm.finetune.data import default_program
 from tailorlm.prompting.program import PromptProgram
 from tailorlm.prompting.requests import build_messages
 from tailorlm.store import RunStore, RunWriter
-from tailorlm.store.steps import artifact, header, open_step
+from tailorlm.store.steps import artifact, open_step
 from tailorlm.tasks import Task, load_task
 from tailorlm.types import EventFn
 
@@ -103,7 +104,7 @@ def remote_finetune(
     task = task if isinstance(task, Task) else load_task(task)
     base_url = parse_target(target)
     program = PromptProgram.load(Path(prompt_file)) if prompt_file else default_program(task.config)
-    record = header(
+    record = run_config(
         KIND,
         task.ref,
         model or DEFAULT_MODEL,

@@ -1,32 +1,26 @@
-"""Fine-tuning as a stored run: task + model + config -> a `finetune` run in the run store.
+"""Fine-tuning in a folder (L3, pure of the run store): task + model + config -> `Prepared`
+(everything checked before any folder exists), `train_in(folder)` (resumes from the folder's
+newest checkpoint), `seal_artifact` and `final_metrics`. `tailorlm.training` makes this a
+stored `finetune` run.
 
-The run's work folder (`<runs>/.tmp-<id>/`) holds checkpoints while it trains; `tailor finetune
---resume RUN` continues from the newest complete one. A finished run keeps: config.json
-(resolved), env.json (versions, seed), program.json (the prompt it was trained with - evaluation
-must use the same), adapter/ (LoRA) or model/ (full) with the tokenizer, train_log.jsonl,
-dev_log.jsonl, loss_curve.svg and metrics.json (losses, dev metric, compute spent).
-
-Under `accelerate launch` every process runs this code; only the main one touches the store."""
+Under `accelerate launch` every process runs `train_in`; the caller decides which one writes."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tailorlm import __version__
 from tailorlm.backends.models import resolve_model
-from tailorlm.errors import DataError, StoreError, TailorError
+from tailorlm.config import run_config
+from tailorlm.errors import DataError, TailorError
 from tailorlm.finetune import checkpoint as ckpt
 from tailorlm.finetune.config import FinetuneConfig
-from tailorlm.finetune.curve import loss_curve_svg
 from tailorlm.finetune.data import (
     Row,
     build_rows,
@@ -36,26 +30,14 @@ from tailorlm.finetune.data import (
     subset,
 )
 from tailorlm.finetune.modeling import resolve_precision
-from tailorlm.finetune.train import ARTIFACT, DEV_LOG, TRAIN_LOG, TrainJob, train
+from tailorlm.finetune.train import ARTIFACT, TrainJob, train
 from tailorlm.hardware import release_memory
 from tailorlm.prompting.program import PromptProgram
-from tailorlm.store import RunStore, RunWriter, config_hash
-from tailorlm.tasks import Task, load_task
+from tailorlm.tasks import Task
 from tailorlm.types import EventFn, Example
 
-KIND = "finetune"
-PROGRAM_FILE = "program.json"
-OWNER_FILE = "owner.json"
+KIND = "finetune"  # the run kind whose config `prepare` builds
 DEV_FRACTION = 0.1  # held out of train when a task has no dev split
-
-
-@dataclass(frozen=True)
-class FinetuneOutcome:
-    run_id: str
-    summary: dict[str, Any]
-    reused: bool
-    resumed: bool
-    digest: str = ""  # sha256 of the trained weights on this process ("" when reused)
 
 
 @dataclass(frozen=True)
@@ -73,57 +55,6 @@ class Prepared:
     metric_examples: list[Example]
     record: dict[str, Any]
     data_hash: str
-
-
-def run_finetune(
-    task: str | Path | Task,
-    *,
-    model: str | None = None,
-    config: FinetuneConfig | None = None,
-    prompt_file: str | Path | None = None,
-    name: str | None = None,
-    store: RunStore | None = None,
-    reuse: bool = True,
-    parent_id: str | None = None,
-    progress: EventFn | None = None,
-    unique_name: bool = True,
-) -> FinetuneOutcome:
-    """Fine-tune `model` on the task's train split; reuse an identical finished run, continue
-    an identical unfinished one whose process is gone, or start a new run. With `unique_name`,
-    a new run may not take the `name` of an existing fine-tuning run."""
-    task = task if isinstance(task, Task) else load_task(task)
-    program = PromptProgram.load(Path(prompt_file)) if prompt_file else None
-    prep = prepare(task, model, config or FinetuneConfig(), program)
-    store = store or RunStore()
-    decision = _on_main(lambda: _open_run(store, prep, name, reuse, parent_id, unique_name))
-    if decision["reused"]:
-        return FinetuneOutcome(decision["id"], decision["summary"], reused=True, resumed=False)
-    return _execute(prep, store, decision["id"], decision["resumed"], progress)
-
-
-def resume_finetune(
-    run_ref: str, *, store: RunStore | None = None, progress: EventFn | None = None
-) -> FinetuneOutcome:
-    """Continue an interrupted run from its newest complete checkpoint."""
-    store = store or RunStore()
-    record = store.get(run_ref)
-    if record.kind != KIND:
-        raise StoreError(f"Run '{record.id}' is a {record.kind} run, not a fine-tuning run")
-    if record.is_complete:
-        raise StoreError(
-            f"Run '{record.id}' is already complete.", hint="evaluate it with --adapter"
-        )
-    stored = record.load_config()
-    task = load_task(stored["task"])
-    program = PromptProgram.from_dict(record.read_json(PROGRAM_FILE))
-    prep = prepare(task, stored["model"], FinetuneConfig(**stored["train"]), program)
-    if prep.data_hash != record.data_hash:
-        raise DataError(
-            f"The data of task '{task.name}' changed since run '{record.id}' started.",
-            hint="start a new run: `tailor finetune` without --resume",
-        )
-    _on_main(lambda: _reopen(store, record.id))
-    return _execute(prep, store, record.id, True, progress)
 
 
 def prepare(
@@ -144,18 +75,16 @@ def prepare(
     check_enough(train_rows)
     dev_rows = build_rows(dev_ex[: config.dev_limit], program, tokenizer, task.resources(), limit)
     precision = resolve_precision(config.precision)
-    record = {
-        "kind": KIND,
-        "task": task.name if task.builtin else str(task.root),
-        "model": resolved.spec,
-        "program": program.to_dict(),
-        "train": config.model_dump(),
-        "precision": precision,
-        "rows": {"train": len(train_rows), "dev": len(dev_rows)},
-        "seed": config.seed,
-        "tailorlm": __version__,
-    }
-    data_hash = _data_hash(task)
+    record = run_config(
+        KIND,
+        task.ref,
+        resolved.spec,
+        config.seed,
+        program=program.to_dict(),
+        train=config.model_dump(),
+        precision=precision,
+        rows={"train": len(train_rows), "dev": len(dev_rows)},
+    )
     return Prepared(
         task,
         resolved.spec,
@@ -167,57 +96,11 @@ def prepare(
         dev_rows,
         dev_ex[: config.metric_limit],
         record,
-        data_hash,
+        data_hash(task),
     )
 
 
-def _execute(
-    prep: Prepared, store: RunStore, run_id: str, resumed: bool, progress: EventFn | None
-) -> FinetuneOutcome:
-    from tailorlm.finetune.train import make_accelerator
-
-    accelerator = make_accelerator(prep.record["precision"])
-    run_dir = store.root / f".tmp-{run_id}"
-    job = TrainJob(
-        model_path=prep.model_path,
-        run_dir=run_dir,
-        train_rows=prep.train_rows,
-        dev_rows=prep.dev_rows,
-        config=prep.config,
-        record=prep.record,
-        pad_id=prep.tokenizer.pad_token_id,
-        metric=_training_metric(prep) if prep.metric_examples else None,
-    )
-    writer = store.reopen(run_id) if accelerator.is_main_process else None
-    with writer or contextlib.nullcontext():
-        result = train(job, accelerator, progress)
-        accelerator.free_memory()  # its references to the model and optimizer
-        release_memory()
-        summary = _finish(prep, writer, result, accelerator) if writer else {}
-    return FinetuneOutcome(run_id, summary, reused=False, resumed=resumed, digest=result.digest)
-
-
-def _finish(prep: Prepared, writer: RunWriter, result: Any, accelerator: Any) -> dict[str, Any]:
-    """Main process: final artifacts, metrics and summary; then publish the run."""
-    artifact = writer.dir / ARTIFACT[prep.config.method]
-    if not artifact.is_dir():
-        raise TailorError(f"Training ended without a model in {artifact}", hint="rerun the step")
-    prep.tokenizer.save_pretrained(artifact)
-    ckpt.seal(artifact)  # the manifest now lists the tokenizer files too
-    best_metric = _best_metric(prep, artifact) if prep.metric_examples else None
-    metrics = _metrics(prep, result, accelerator, best_metric)
-    writer.write_json("metrics.json", metrics)
-    train_log, dev_log = writer.read_jsonl(TRAIN_LOG), writer.read_jsonl(DEV_LOG)
-    writer.path("loss_curve.svg").write_text(loss_curve_svg(train_log, dev_log), encoding="utf-8")
-    shutil.rmtree(writer.dir / ckpt.CHECKPOINTS, ignore_errors=True)
-    (writer.dir / OWNER_FILE).unlink(missing_ok=True)
-    summary = _short_summary(metrics)
-    writer.set_summary(summary)
-    writer.complete()
-    return summary
-
-
-def _metrics(
+def final_metrics(
     prep: Prepared, result: Any, accelerator: Any, best_metric: float | None
 ) -> dict[str, Any]:
     state = result.state
@@ -247,115 +130,7 @@ def _metrics(
     }
 
 
-def _short_summary(metrics: dict[str, Any]) -> dict[str, Any]:
-    compute = metrics["compute"]
-    return {
-        "method": metrics["method"],
-        "steps": metrics["steps"],
-        "best_dev_loss": metrics["best_dev_loss"],
-        "dev_metric": metrics["dev_metric_best"],
-        "train_rows": metrics["rows"]["train"],
-        "wall_s": compute["wall_s"],
-        "tokens_per_s": compute["tokens_per_s"],
-        "flops": compute["flops_estimate"],
-        "device": compute["device"],
-    }
-
-
-# ---------------------------------------------------------------------------- the run record
-
-
-def _open_run(
-    store: RunStore,
-    prep: Prepared,
-    name: str | None,
-    reuse: bool,
-    parent_id: str | None,
-    unique_name: bool,
-) -> dict[str, Any]:
-    chash = config_hash(prep.record)
-    if reuse and (done := store.find_reusable(KIND, chash, prep.data_hash)):
-        return {"id": done.id, "reused": True, "resumed": False, "summary": done.summary}
-    previous = store.resume_candidates(KIND, chash, prep.data_hash)
-    if previous is not None and not _owner_alive(previous.dir):
-        _reopen(store, previous.id)
-        return {"id": previous.id, "reused": False, "resumed": True, "summary": {}}
-    if unique_name and name and any(r.name == name for r in store.list(kind=KIND)):
-        raise StoreError(
-            f"A fine-tuning run named '{name}' already exists.",
-            hint=f"pick another --out name, or delete it with `tailor rm` (see `tailor runs "
-            f"--kind {KIND}`)",
-        )
-    _check_disk(store.root, prep)
-    writer = store.start(
-        KIND,
-        name=name or f"{prep.config.method}",
-        task=prep.task.name,
-        model=prep.model_spec,
-        config=prep.record,
-        data_hash=prep.data_hash,
-        parent_id=parent_id,
-    )
-    writer.write_json(PROGRAM_FILE, prep.program.to_dict())
-    _claim(writer.dir)
-    return {"id": writer.id, "reused": False, "resumed": False, "summary": {}}
-
-
-def _reopen(store: RunStore, run_id: str) -> dict[str, Any]:
-    record = store.get(run_id)
-    if _owner_alive(record.dir):
-        owner = json.loads((record.dir / OWNER_FILE).read_text(encoding="utf-8"))
-        raise StoreError(
-            f"Run '{run_id}' is still training (process {owner['pid']}).",
-            hint="wait for it, or stop that process first",
-        )
-    store.reopen(run_id)
-    _claim(record.dir)
-    return {}
-
-
-def _claim(run_dir: Path) -> None:
-    ckpt.write_json_synced(run_dir / OWNER_FILE, {"pid": os.getpid(), "host": socket.gethostname()})
-
-
-def _owner_alive(run_dir: Path) -> bool:
-    """Whether the process that last trained in this folder still runs (on this host)."""
-    try:
-        owner = json.loads((run_dir / OWNER_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    if owner.get("host") != socket.gethostname() or owner.get("pid") == os.getpid():
-        return False
-    try:
-        os.kill(int(owner["pid"]), 0)
-    except (ProcessLookupError, ValueError):
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _on_main(fn: Any) -> dict[str, Any]:
-    """Run `fn` on the main process only and hand its result to every process."""
-    from accelerate.utils import broadcast_object_list
-
-    from tailorlm.finetune.train import distributed_state
-
-    state = distributed_state()
-    box: list[Any] = [None]
-    if state.is_main_process:
-        try:
-            box[0] = fn()
-        except TailorError as exc:
-            box[0] = exc
-    if state.num_processes > 1:
-        broadcast_object_list(box, from_process=0)
-    if isinstance(box[0], TailorError):
-        raise box[0]
-    return box[0]
-
-
-def _check_disk(root: Path, prep: Prepared) -> None:
+def check_disk(root: Path, prep: Prepared) -> None:
     """Two checkpoints (weights + two Adam moments) and the best model, with some slack."""
     from transformers import AutoConfig
 
@@ -368,6 +143,43 @@ def _check_disk(root: Path, prep: Prepared) -> None:
     )
     need = 4 * trainable * (3 * prep.config.keep_checkpoints + 1)
     ckpt.check_disk(root, int(need * 1.2) + (64 << 20))
+
+
+def train_in(run_dir: Path, prep: Prepared, progress: EventFn | None) -> tuple[Any, Any]:
+    """Train (or continue from the newest checkpoint) in `run_dir` on every process; returns
+    (TrainResult, accelerator). Nothing here knows about the run store."""
+    from tailorlm.finetune.train import make_accelerator
+
+    accelerator = make_accelerator(prep.record["precision"])
+    job = TrainJob(
+        model_path=prep.model_path,
+        run_dir=run_dir,
+        train_rows=prep.train_rows,
+        dev_rows=prep.dev_rows,
+        config=prep.config,
+        record=prep.record,
+        pad_id=prep.tokenizer.pad_token_id,
+        metric=training_metric(prep) if prep.metric_examples else None,
+    )
+    result = train(job, accelerator, progress)
+    accelerator.free_memory()  # its references to the model and optimizer
+    release_memory()
+    return result, accelerator
+
+
+def seal_artifact(run_dir: Path, prep: Prepared) -> Path:
+    """The trained model folder, with its tokenizer (main process)."""
+    artifact = run_dir / ARTIFACT[prep.config.method]
+    if not artifact.is_dir():
+        raise TailorError(f"Training ended without a model in {artifact}", hint="rerun the step")
+    prep.tokenizer.save_pretrained(artifact)
+    ckpt.seal(artifact)  # the manifest now lists the tokenizer files too
+    return artifact
+
+
+def drop_checkpoints(run_dir: Path) -> None:
+    """Once the final model and its metrics are written, the checkpoints are dead weight."""
+    shutil.rmtree(run_dir / ckpt.CHECKPOINTS, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------- data and metric
@@ -389,7 +201,7 @@ def _splits(task: Task, config: FinetuneConfig) -> tuple[list[Example], list[Exa
     return subset(train, config.train_size, config.seed), dev
 
 
-def _data_hash(task: Task) -> str:
+def data_hash(task: Task) -> str:
     parts = [task.data_hash(s) for s in ("train", "dev") if s in task.available_splits()]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
@@ -424,7 +236,7 @@ def dev_quality(backend: Any, prep: Prepared) -> float:
     return sum(scores) / len(scores) if scores else 0.0
 
 
-def _training_metric(prep: Prepared) -> Any:
+def training_metric(prep: Prepared) -> Any:
     from tailorlm.backends.local import LocalBackend
 
     def metric(model: Any) -> float:
@@ -433,7 +245,7 @@ def _training_metric(prep: Prepared) -> Any:
     return metric
 
 
-def _best_metric(prep: Prepared, artifact: Path) -> float:
+def best_metric(prep: Prepared, artifact: Path) -> float:
     """The dev metric of the stored best model, loaded the way evaluation will load it."""
     from tailorlm.backends.local import LocalBackend
 
@@ -451,31 +263,3 @@ def _device_name(accelerator: Any) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return f"{device.type} ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
-
-
-def adapter_path_for_run(run_ref: str, store: RunStore | None = None) -> tuple[str, str | None]:
-    """(base model spec, adapter folder) of a finished fine-tuning run, for evaluation and
-    serving. A full fine-tuning run has no adapter: its spec is the run's `model/` folder."""
-    record = (store or RunStore()).get(run_ref)
-    if record.kind != KIND:
-        raise StoreError(
-            f"Run '{record.id}' is a {record.kind} run, not a fine-tuning run.",
-            hint=f"list fine-tuning runs with `tailor runs --kind {KIND}`",
-        )
-    if not record.is_complete:
-        raise StoreError(
-            f"Fine-tuning run '{record.id}' is {record.status}, not complete.",
-            hint=f"finish it with `tailor finetune --resume {record.id}`",
-        )
-    if record.load_config()["train"]["method"] == "full":
-        return str(record.dir / ARTIFACT["full"]), None
-    return record.model or record.load_config()["model"], str(record.dir / ARTIFACT["lora"])
-
-
-def program_path_for_run(run_ref: str, store: RunStore | None = None) -> Path:
-    """The prompt program a fine-tuning run was trained with (evaluate it with the same)."""
-    record = (store or RunStore()).get(run_ref)
-    path = record.dir / PROGRAM_FILE
-    if not path.is_file():
-        raise StoreError(f"Run '{record.id}' has no {PROGRAM_FILE}", hint="is it a finetune run?")
-    return path

@@ -10,13 +10,13 @@ from tailorlm.server.job_config import from_stored
 from tailorlm.server.job_data import build_task, task_name
 
 if TYPE_CHECKING:
-    from tailorlm.finetune.runner import FinetuneOutcome
     from tailorlm.server.jobs import JobService
+    from tailorlm.training import FinetuneOutcome
 
 
 def run_job(service: JobService, job: dict[str, Any]) -> FinetuneOutcome:
-    from tailorlm.finetune import resume_finetune, run_finetune
     from tailorlm.tasks import load_task
+    from tailorlm.training import resume_finetune, run_finetune
 
     progress = _progress(service, job["id"])
     if job["run_id"]:

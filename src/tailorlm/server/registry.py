@@ -86,7 +86,7 @@ def entry_for_run(record: RunRecord, store: RunStore) -> ModelEntry | None:
 
 
 def _finetune_entry(record: RunRecord, store: RunStore) -> ModelEntry:
-    from tailorlm.finetune.runner import PROGRAM_FILE, adapter_path_for_run
+    from tailorlm.training import PROGRAM_FILE, adapter_path_for_run
 
     base, adapter = adapter_path_for_run(record.id, store)
     program = PromptProgram.from_dict(record.read_json(PROGRAM_FILE))

@@ -7,7 +7,8 @@ whose writer leaves the run folder complete or not there at all. Identical steps
 serialized by a lock file per (kind, config hash, data hash), held while the step works: two
 processes, two threads, or a compare and a server job that start the same step end with one
 complete run that both use, the second waiting and then reusing it. A step's config starts
-with `header(...)`, and its files are named in `ARTIFACTS`, so no module spells them itself.
+with `config.run_config(...)`, and its files are named in `ARTIFACTS`, so no module spells
+them itself.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from tailorlm import __version__
 from tailorlm.errors import StoreError
 from tailorlm.store.files import config_hash
 from tailorlm.store.runs import RunRecord, RunStore, RunWriter
@@ -55,19 +55,6 @@ def artifact(kind: str, role: str) -> str:
         return ARTIFACTS[kind][role]
     except KeyError:
         raise StoreError(f"Run kind '{kind}' has no artifact '{role}'") from None
-
-
-def header(kind: str, task: str | None, model: str | None, seed: Any, **fields: Any) -> dict:
-    """A run config: the fields every kind keys on (what, on which task and model, which seed,
-    which tailorlm) plus the kind's own `fields`."""
-    return {
-        "kind": kind,
-        "task": task,
-        "model": model,
-        **fields,
-        "seed": seed,
-        "tailorlm": __version__,
-    }
 
 
 @dataclass(frozen=True)

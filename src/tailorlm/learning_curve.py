@@ -1,7 +1,8 @@
-"""Learning curve: fine-tune on growing, nested subsets of train (`--train-sizes 50,100,all`)
-and record the dev loss and task metric per size. A `learning-curve` run holds the curve
-(curve.json); each size is an ordinary `finetune` run linked to it by parent id, so an identical
-size is reused from the store rather than trained again."""
+"""Orchestration (L4) of a learning curve: fine-tune on growing, nested subsets of train
+(`--train-sizes 50,100,all`) and record the dev loss and task metric per size. A
+`learning-curve` run holds the curve (curve.json); each size is an ordinary `finetune` run
+linked to it by parent id, so an identical size is reused from the store rather than trained
+again."""
 
 from __future__ import annotations
 
@@ -10,16 +11,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tailorlm import __version__
+from tailorlm.config import run_config
 from tailorlm.errors import ConfigError
 from tailorlm.finetune.config import FinetuneConfig
-from tailorlm.finetune.runner import run_finetune
 from tailorlm.prompting.program import PromptProgram
-from tailorlm.store import RunStore, RunWriter, config_hash
+from tailorlm.store import RunStore, RunWriter
+from tailorlm.store.steps import Step, artifact, open_step
 from tailorlm.tasks import Task, load_task
+from tailorlm.training import run_finetune
 from tailorlm.types import EventFn
 
 KIND = "learning-curve"
+CURVE_FILE = artifact(KIND, "curve")
+POINTS_FILE = artifact(KIND, "points")
 
 
 @dataclass(frozen=True)
@@ -78,38 +82,49 @@ def run_learning_curve(
     task = task if isinstance(task, Task) else load_task(task)
     config, store = (config or FinetuneConfig()).resolved(), store or RunStore()
     program = PromptProgram.load(Path(prompt_file)).to_dict() if prompt_file else None
-    record = {
-        "kind": KIND,
-        "task": task.name if task.builtin else str(task.root),
-        "model": model,
-        "sizes": sizes,
-        "train": config.model_dump(),
-        "program": program,
-        "seed": config.seed,
-        "tailorlm": __version__,
-    }
-    main = distributed_state().is_main_process
-    if main and (done := store.find_reusable(KIND, config_hash(record), task.data_hash())):
-        return CurveOutcome(done.id, [CurvePoint(**p) for p in done.read_json("curve.json")])
-    writer = (
-        store.start(
-            KIND, name=name, task=task.name, model=model, config=record, data_hash=task.data_hash()
-        )
-        if main
-        else None
+    record = run_config(
+        KIND,
+        task.ref,
+        model,
+        config.seed,
+        sizes=sizes,
+        train=config.model_dump(),
+        program=program,
     )
-    points: list[CurvePoint] = []
-    with writer or contextlib.nullcontext():  # a failed size marks the curve run failed
-        for size in sizes:
-            points.append(
-                _train_size(task, size, config, model, prompt_file, name, store, progress, writer)
-            )
+    main = distributed_state().is_main_process
+    with contextlib.ExitStack() as held:
+        step = held.enter_context(_open(store, record, task, name, model)) if main else None
+        if step is not None and step.record is not None:
+            stored = step.record.read_json(CURVE_FILE)
+            return CurveOutcome(step.record.id, [CurvePoint(**p) for p in stored])
+        writer = step.out if step is not None else None
+        points = [
+            _train_size(task, size, config, model, prompt_file, name, store, progress, writer)
+            for size in sizes
+        ]
         if writer:
-            writer.write_json("curve.json", [asdict(p) for p in points])
+            writer.write_json(CURVE_FILE, [asdict(p) for p in points])
             writer.set_summary(
                 {"sizes": [p.size for p in points], "dev_metric": [p.dev_metric for p in points]}
             )
     return CurveOutcome(writer.id if writer else "", points)
+
+
+def _open(
+    store: RunStore, record: dict[str, Any], task: Task, name: str | None, model: str | None
+) -> contextlib.AbstractContextManager[Step]:
+    # A failed size marks the curve run failed; the sizes trained so far are finetune runs of
+    # their own, reused by the next identical curve.
+    return open_step(
+        store,
+        KIND,
+        record,
+        task.data_hash(),
+        name=name,
+        task=task.name,
+        model=model,
+        resume=False,
+    )
 
 
 def _train_size(
@@ -139,7 +154,7 @@ def _train_size(
     )
     point = _point(outcome)
     if writer:
-        writer.append_jsonl("curve.jsonl", asdict(point))
+        writer.append_jsonl(POINTS_FILE, asdict(point))
     return point
 
 
