@@ -31,12 +31,12 @@ from typing import Any
 
 from tailorlm.backends import LazyBackend
 from tailorlm.experiments import run_eval
-from tailorlm.finetune import FinetuneConfig, run_finetune
-from tailorlm.finetune.runner import adapter_path_for_run, program_path_for_run
+from tailorlm.finetune import FinetuneConfig
 from tailorlm.tasks import BUILTIN_DIR, load_task, validate_task
 from tailorlm.tasks.folder import read_jsonl, write_jsonl
 from tailorlm.tasks.splitting import normalize
 from tailorlm.tasks.synth_sql import synth_sql
+from tailorlm.training import adapter_path_for_run, program_path_for_run, run_finetune
 
 SALES = BUILTIN_DIR / "sql-sales"
 
@@ -97,7 +97,7 @@ def build_train_task(work: Path, n: int, seed: int) -> Path:
 
 def _score(backend: LazyBackend, prompt: Path, limit: int | None) -> dict[str, Any]:
     task = load_task("sql-sales")
-    outcome = run_eval(task, backend=backend, prompt_file=prompt, limit=limit)
+    outcome = run_eval(task, model=backend, prompt_file=prompt, limit=limit)
     s = outcome.summary
     return {
         "quality": s.quality,

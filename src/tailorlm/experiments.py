@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tailorlm.backends import LazyBackend, engine_of
+from tailorlm.backends import ModelLike, as_backend, engine_of
 from tailorlm.backends.base import Backend
 from tailorlm.config import run_config
 from tailorlm.evaluation import EvalSummary, iter_results, summarize
@@ -46,25 +46,24 @@ def resolve_program(task: Task, strategy: str, prompt_file: str | Path | None) -
 def run_eval(
     task: str | Path | Task,
     *,
-    model: str | None = None,
+    model: ModelLike = None,
     strategy: str = "zero-shot",
     prompt_file: str | Path | None = None,
     split: str = "test",
     limit: int | None = None,
     options: GenerationOptions | None = None,
-    backend: Backend | None = None,
     store: RunStore | None = None,
     reuse: bool = True,
     progress: ProgressFn | None = None,
 ) -> EvalOutcome:
-    """Evaluate one system on one split and store it as a run (or return the stored one)."""
+    """Evaluate one system on one split and store it as a run (or return the stored one).
+    `model` is a spec (default smollm2-135m), a ModelSpec or a ready Backend."""
     task = task if isinstance(task, Task) else load_task(task)
     program = resolve_program(task, strategy, prompt_file)
     options = options or GenerationOptions(max_new_tokens=default_max_tokens(task))
     examples = task.split(split)[:limit] if limit else task.split(split)
-    model_name = backend.name if backend is not None else (model or "smollm2-135m")
-    engine = engine_of(backend if backend is not None else LazyBackend(model))
-    config = eval_config(task, model_name, program, split, limit, options, engine)
+    backend = as_backend(model)
+    config = eval_config(task, backend.name, program, split, limit, options, engine_of(backend))
     store = store or RunStore()
     opened = open_step(
         store,
@@ -73,7 +72,7 @@ def run_eval(
         task.data_hash(split),
         name=program.name,
         task=task.name,
-        model=model_name,
+        model=backend.name,
         reuse=reuse,
     )
     with opened as step:
@@ -81,9 +80,7 @@ def run_eval(
             summary = EvalSummary(**step.record.read_json(METRICS_FILE))
             return EvalOutcome(step.run_id, summary, reused=True, resumed=False, config=config)
         writer = step.out
-        rows = _evaluate_into(
-            writer, task, examples, program, backend or LazyBackend(model), options, progress
-        )
+        rows = _evaluate_into(writer, task, examples, program, backend, options, progress)
         wall_s = writer.read_json(STATE_FILE)["wall_s"]
         summary = summarize(rows, wall_s, seed=options.seed, metric=task.config.metric)
         writer.write_json(METRICS_FILE, summary.to_dict())

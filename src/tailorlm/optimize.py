@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tailorlm.backends import LazyBackend, engine_of
+from tailorlm.backends import ModelLike, as_backend, engine_of
 from tailorlm.backends.base import Backend
 from tailorlm.config import run_config
 from tailorlm.experiments import EvalOutcome, default_max_tokens, run_eval
@@ -63,8 +63,7 @@ def optimize_prompt(
     task: str | Path | Task,
     *,
     settings: OptimizeSettings | None = None,
-    model: str | None = None,
-    backend: Backend | None = None,
+    model: ModelLike = None,
     student: PromptProgram | None = None,
     proposer: Backend | None = None,
     options: GenerationOptions | None = None,
@@ -78,7 +77,7 @@ def optimize_prompt(
     the search, then (if `test`) score the winner on the test split once."""
     task = task if isinstance(task, Task) else load_task(task)
     settings = settings or OptimizeSettings()
-    backend = backend or LazyBackend(model)
+    backend = as_backend(model)
     student = student or get_strategy(DEFAULT_STUDENT)(task)
     options = options or GenerationOptions(
         max_new_tokens=default_max_tokens(task), seed=settings.seed
@@ -223,7 +222,7 @@ def _test_once(
     # run_eval reuses an identical stored run: the winner's test score is computed only once.
     return run_eval(
         task,
-        backend=backend,
+        model=backend,
         prompt_file=program_path,
         split="test",
         limit=limit,

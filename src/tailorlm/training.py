@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tailorlm.backends import LazyBackend, ModelSpec
 from tailorlm.errors import DataError, StoreError, TailorError
 from tailorlm.finetune.config import FinetuneConfig
 from tailorlm.finetune.curve import loss_curve_svg
@@ -243,6 +244,16 @@ def adapter_path_for_run(run_ref: str, store: RunStore | None = None) -> tuple[s
     if record.load_config()["train"]["method"] == "full":
         return str(record.dir / ARTIFACT["full"]), None
     return record.model or record.load_config()["model"], str(record.dir / ARTIFACT["lora"])
+
+
+def tuned_backend(
+    run_ref: str, spec: str | ModelSpec | None = None, store: RunStore | None = None
+) -> LazyBackend:
+    """The model a finished fine-tuning run trained, on the engine `spec` names (so with
+    `--model llamacpp:X` the fine-tuned model runs on llama.cpp like the prompt systems, and
+    their latency and cost compare)."""
+    base, adapter = adapter_path_for_run(run_ref, store)
+    return LazyBackend(ModelSpec.parse(spec).with_weights(base), adapter=adapter)
 
 
 def program_path_for_run(run_ref: str, store: RunStore | None = None) -> Path:

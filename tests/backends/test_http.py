@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from tailorlm.backends import load_backend
-from tailorlm.backends.http import HTTPSettings, OpenAIHTTPBackend, parse_spec
+from tailorlm.backends import ModelSpec, load_backend
+from tailorlm.backends.http import HTTPSettings, OpenAIHTTPBackend
 from tailorlm.errors import ConfigError, ModelError
 from tailorlm.types import GenerationOptions
 from tests.server.helpers import SlowFake, build_app, echo, live_server
@@ -23,13 +23,15 @@ FAST_RETRY = HTTPSettings(backoff_s=0.01, max_backoff_s=0.05)
     ],
 )
 def test_parse_spec(spec, model, url):
-    assert parse_spec(spec) == (model, url)
+    parsed = ModelSpec.parse(spec)
+    assert (parsed.engine_key, parsed.weights, parsed.endpoint) == ("openai", model, url)
+    assert parsed.engine.api and not parsed.engine.trainable and parsed.text == spec
 
 
 @pytest.mark.parametrize("spec", ["openai:", "openai:m@ftp://x", "openai:@http://x"])
 def test_bad_spec(spec):
     with pytest.raises(ConfigError):
-        parse_spec(spec)
+        ModelSpec.parse(spec)
 
 
 def test_load_backend_builds_it_from_the_spec():
@@ -168,8 +170,8 @@ def test_compare_passes_the_api_key_to_its_model(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     answers = []
 
-    def fake_compare(task, *, backend=None, **kwargs):
-        answers.append(backend.generate([({"role": "user", "content": "hi"},)])[0].text)
+    def fake_compare(task, *, model=None, **kwargs):
+        answers.append(model.generate([({"role": "user", "content": "hi"},)])[0].text)
         raise ConfigError("stop after the first call")
 
     monkeypatch.setattr("tailorlm.compare.run_compare", fake_compare)

@@ -130,7 +130,7 @@ def test_lazy_backend_loads_only_when_used(monkeypatch):
     calls = []
     monkeypatch.setattr(
         "tailorlm.backends.load_backend",
-        lambda spec, **_: calls.append(spec) or FakeBackend(),
+        lambda spec, **_: calls.append(str(spec)) or FakeBackend(),
     )
     lazy = LazyBackend("x")
     assert lazy.name == "x" and calls == []

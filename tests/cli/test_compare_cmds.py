@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tailorlm import compare
+from tailorlm.backends import ModelSpec
 from tailorlm.cli import compare_cmds
 from tailorlm.cli.app import app
 from tailorlm.compare import presets
@@ -40,12 +41,13 @@ def test_demo_is_compare_sql_sales_quick_with_the_default_model(monkeypatch):
         seen.update(kwargs, task=task)
         kwargs["preset"] = tiny()
         fake = schema_and_demos_fake(load_task(task))
-        return real(task, **kwargs, backend=fake)
+        return real(task, **{**kwargs, "model": fake})
 
     monkeypatch.setattr(compare, "run_compare", fake_compare)
     result = invoke("demo")
     assert result.exit_code == 0, result.output
-    assert seen["task"] == "sql-sales" and seen["preset"] == "quick" and seen["model"] is None
+    assert seen["task"] == "sql-sales" and seen["preset"] == "quick"
+    assert seen["model"].spec == ModelSpec.parse(None)  # the packaged default model
     assert "+ best-prompt: 100.0%" in result.output
     assert "- finetuned: not possible" in result.output
 

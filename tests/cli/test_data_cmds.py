@@ -19,13 +19,14 @@ def invoke(*args):
 
 @pytest.fixture
 def fake_model(monkeypatch):
-    """`tailor eval` builds a LazyBackend; this one answers the gold output of every row."""
+    """`tailor eval` loads its model through `load_backend`; this one answers the gold output of
+    every row."""
     answers = {}
 
     def make(spec=None, **_):
         return FakeBackend(answers, default="no idea", name="fake")
 
-    monkeypatch.setattr(tailorlm.backends, "LazyBackend", make)
+    monkeypatch.setattr(tailorlm.backends, "load_backend", make)
     return answers
 
 

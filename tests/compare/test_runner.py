@@ -26,7 +26,7 @@ def sql_task():
 
 
 def _compare(task, fake, **kwargs):
-    return run_compare(task, preset=TINY, backend=fake, **kwargs)
+    return run_compare(task, preset=TINY, model=fake, **kwargs)
 
 
 def _by_id(comparison):
@@ -111,14 +111,16 @@ def test_engine_names_device_and_precision(monkeypatch):
 def test_steps_are_reused_by_a_different_comparison(sql_task):
     _compare(sql_task, schema_and_demos_fake(sql_task))
     other = TINY.with_overrides(budget=10)  # only the optimizer's config changes
-    outcome = run_compare(sql_task, preset=other, backend=schema_and_demos_fake(sql_task))
+    outcome = run_compare(sql_task, preset=other, model=schema_and_demos_fake(sql_task))
     systems = _by_id(outcome.comparison)
     assert systems["zero-shot"]["reused"] and systems["best-prompt"]["reused"]
     assert not outcome.reused
 
 
 def test_api_only_model_cannot_be_finetuned(sql_task):
-    outcome = _compare(sql_task, schema_and_demos_fake(sql_task), model="openai:gpt-4o-mini")
+    fake = schema_and_demos_fake(sql_task)
+    fake.spec = "openai:gpt-4o-mini"  # prompt systems on the fake, standing in for an API model
+    outcome = _compare(sql_task, fake)
     systems = _by_id(outcome.comparison)
     assert systems["finetuned"]["status"] == "not_possible"
     assert "API-only" in systems["finetuned"]["reason"]
@@ -163,7 +165,9 @@ def test_an_interrupted_compare_never_looks_complete_and_resumes(sql_task):
 
 def test_the_report_layer_reads_what_compare_writes(sql_task):
     schema = pytest.importorskip("tailorlm.report.schema")
-    c = _compare(sql_task, schema_and_demos_fake(sql_task), model="openai:gpt-4o-mini").comparison
+    fake = schema_and_demos_fake(sql_task)
+    fake.spec = "openai:gpt-4o-mini"
+    c = _compare(sql_task, fake).comparison
     parsed = schema.parse_comparison(c)
     assert [s.id for s in parsed.systems] == IDS
     assert parsed.system("finetuned").status == "not_possible"

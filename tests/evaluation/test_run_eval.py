@@ -28,7 +28,7 @@ def gold_answers(task, split="test", n=10, wrong_every=3):
 
 def test_eval_scores_stores_and_summarizes(sql_task):
     fake = FakeBackend(gold_answers(sql_task), default="no idea")
-    outcome = run_eval(sql_task, backend=fake, strategy="schema-role", limit=10)
+    outcome = run_eval(sql_task, model=fake, strategy="schema-role", limit=10)
     assert outcome.summary.n == 10
     assert outcome.summary.quality == pytest.approx(0.6)  # items 0, 3, 6, 9 are wrong
     assert outcome.summary.ci_low < 0.6 < outcome.summary.ci_high
@@ -45,29 +45,29 @@ def test_eval_scores_stores_and_summarizes(sql_task):
 
 def test_schema_role_prompt_carries_schema_and_role(sql_task):
     fake = FakeBackend(default="SELECT 1")
-    run_eval(sql_task, backend=fake, strategy="schema-role", limit=2)
+    run_eval(sql_task, model=fake, strategy="schema-role", limit=2)
     system = fake.calls[0][0]
     assert system["role"] == "system"
     assert "order_items(" in system["content"] and "senior data analyst" in system["content"]
     zero = FakeBackend(default="SELECT 1")
-    run_eval(sql_task, backend=zero, strategy="zero-shot", limit=2)
+    run_eval(sql_task, model=zero, strategy="zero-shot", limit=2)
     assert [m["role"] for m in zero.calls[0]] == ["user"]
 
 
 def test_identical_run_is_reused_without_calling_the_model(sql_task):
-    first = run_eval(sql_task, backend=FakeBackend(default="SELECT 1"), limit=4)
+    first = run_eval(sql_task, model=FakeBackend(default="SELECT 1"), limit=4)
     again = FakeBackend(default="SELECT 1")
-    second = run_eval(sql_task, backend=again, limit=4)
+    second = run_eval(sql_task, model=again, limit=4)
     assert second.reused and second.run_id == first.run_id and again.calls == []
-    third = run_eval(sql_task, backend=again, limit=4, reuse=False)
+    third = run_eval(sql_task, model=again, limit=4, reuse=False)
     assert not third.reused and third.run_id != first.run_id
 
 
 def test_different_generation_options_are_a_different_run(sql_task):
-    a = run_eval(sql_task, backend=FakeBackend(default="SELECT 1"), limit=3)
+    a = run_eval(sql_task, model=FakeBackend(default="SELECT 1"), limit=3)
     b = run_eval(
         sql_task,
-        backend=FakeBackend(default="SELECT 1"),
+        model=FakeBackend(default="SELECT 1"),
         limit=3,
         options=GenerationOptions(max_new_tokens=7),
     )
@@ -91,11 +91,11 @@ def test_interrupted_eval_resumes_from_last_chunk(sql_task, monkeypatch):
     flaky = _Interrupting(fail_on_call=2, default="SELECT 1")
     options = GenerationOptions(max_new_tokens=32, batch_size=2)  # chunks of 4 = 2 batches
     with pytest.raises(KeyboardInterrupt):
-        run_eval(sql_task, backend=flaky, limit=10, options=options)
+        run_eval(sql_task, model=flaky, limit=10, options=options)
     (stuck,) = RunStore().list(kind="eval")
     assert stuck.status == "interrupted" and not stuck.is_complete
     resumed_backend = FakeBackend(default="SELECT 1")
-    outcome = run_eval(sql_task, backend=resumed_backend, limit=10, options=options)
+    outcome = run_eval(sql_task, model=resumed_backend, limit=10, options=options)
     assert outcome.resumed and outcome.run_id == stuck.id and outcome.summary.n == 10
     assert len(resumed_backend.calls) == 6  # the first chunk of 4 was kept
     ids = [r["id"] for r in RunStore().get(outcome.run_id).read_jsonl("examples.jsonl")]
@@ -119,5 +119,5 @@ class _Recording(FakeBackend):
 
 def test_eval_generates_each_batch_in_one_call(sql_task):
     backend = _Recording(default="SELECT 1")
-    run_eval(sql_task, backend=backend, limit=40, options=GenerationOptions(32, batch_size=20))
+    run_eval(sql_task, model=backend, limit=40, options=GenerationOptions(32, batch_size=20))
     assert backend.sizes == [20, 20]

@@ -113,7 +113,7 @@ def test_remote_job_is_stored_and_its_model_evaluates_over_http(task_dir, server
     assert again.reused and again.run_id == outcome.run_id
 
     backend = OpenAIHTTPBackend(f"openai:{outcome.fine_tuned_model}@{server}")
-    evaluated = run_eval(task_dir, backend=backend, prompt_file=outcome.program_path, limit=2)
+    evaluated = run_eval(task_dir, model=backend, prompt_file=outcome.program_path, limit=2)
     assert evaluated.summary.n == 2
     rows = RunStore().get(evaluated.run_id).read_jsonl("examples.jsonl")
     assert all(r["prompt_tokens"] > 0 for r in rows)  # usage came back from the server

@@ -22,7 +22,7 @@ def sql_task():
 
 def test_search_is_stored_and_winner_tested_once(sql_task):
     fake = FakeBackend(responder=gold_when_schema_and_demos(sql_task))
-    outcome = optimize_prompt(sql_task, settings=SETTINGS, backend=fake, test_limit=5)
+    outcome = optimize_prompt(sql_task, settings=SETTINGS, model=fake, test_limit=5)
     record = RunStore().get(outcome.run_id)
     assert record.kind == "optimize" and record.is_complete
     trials = record.read_jsonl("trials.jsonl")
@@ -41,17 +41,17 @@ def test_search_is_stored_and_winner_tested_once(sql_task):
 
 def test_identical_search_is_reused_without_calling_the_model(sql_task):
     first = optimize_prompt(
-        sql_task, settings=SETTINGS, backend=FakeBackend(default="SELECT 1"), test_limit=3
+        sql_task, settings=SETTINGS, model=FakeBackend(default="SELECT 1"), test_limit=3
     )
     again = FakeBackend(default="SELECT 1")
-    second = optimize_prompt(sql_task, settings=SETTINGS, backend=again, test_limit=3)
+    second = optimize_prompt(sql_task, settings=SETTINGS, model=again, test_limit=3)
     assert second.reused and second.run_id == first.run_id and again.calls == []
     assert second.test.reused and second.test.run_id == first.test.run_id
 
 
 def test_without_test_the_test_split_is_not_touched(sql_task):
     fake = FakeBackend(default="SELECT 1")
-    outcome = optimize_prompt(sql_task, settings=SETTINGS, backend=fake, test=False)
+    outcome = optimize_prompt(sql_task, settings=SETTINGS, model=fake, test=False)
     assert outcome.test is None
     test_questions = {ex.inputs["question"] for ex in sql_task.split("test")}
     assert not any(call[-1]["content"] in test_questions for call in fake.calls)

@@ -71,7 +71,7 @@ def test_two_threads_running_the_same_eval_share_one_complete_run():
 
     def work():
         try:
-            outcomes.append(run_eval("sql-sales", backend=SlowFake(default="SELECT 1"), limit=3))
+            outcomes.append(run_eval("sql-sales", model=SlowFake(default="SELECT 1"), limit=3))
         except Exception as exc:  # noqa: BLE001 - collected for the assertion
             errors.append(exc)
 
@@ -92,7 +92,7 @@ def _eval_in_process(home: str, queue) -> None:
     import os
 
     os.environ["TAILOR_HOME"] = home
-    outcome = run_eval("sql-sales", backend=SlowFake(default="SELECT 1"), limit=3)
+    outcome = run_eval("sql-sales", model=SlowFake(default="SELECT 1"), limit=3)
     queue.put((outcome.run_id, outcome.reused, outcome.resumed))
 
 

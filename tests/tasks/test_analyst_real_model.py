@@ -28,7 +28,7 @@ def backend():
 @pytest.mark.parametrize(("task", "strategy", "tokens"), CASES)
 def test_default_model_end_to_end(backend, task, strategy, tokens):
     options = GenerationOptions(max_new_tokens=tokens, batch_size=4, seed=0)
-    outcome = run_eval(task, strategy=strategy, limit=4, options=options, backend=backend)
+    outcome = run_eval(task, strategy=strategy, limit=4, options=options, model=backend)
     assert outcome.summary.n == 4 and 0.0 <= outcome.summary.quality <= 1.0
     rows = RunStore().get(outcome.run_id).read_jsonl("examples.jsonl")
     assert len(rows) == 4 and all(r["output"].strip() for r in rows)

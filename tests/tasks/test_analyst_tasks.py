@@ -114,7 +114,7 @@ def _by_last_user(task, answer):
 def test_eval_end_to_end_with_a_fake_model(name, strategy, answer, quality):
     task = load_task(name)
     fake = FakeBackend(responder=_by_last_user(task, answer), name="fake")
-    outcome = run_eval(task, backend=fake, strategy=strategy, limit=2)
+    outcome = run_eval(task, model=fake, strategy=strategy, limit=2)
     assert outcome.summary.n == 2
     if quality is not None:
         assert outcome.summary.quality == pytest.approx(quality)
@@ -135,7 +135,7 @@ def test_prompt_optimizer_finds_the_format_that_works_on_triage():
 
     settings = OptimizeSettings(budget=40, minibatch=4, bootstrap=0, similarity="lexical")
     fake = FakeBackend(responder=respond)
-    outcome = optimize_prompt(task, settings=settings, backend=fake, test_limit=4)
+    outcome = optimize_prompt(task, settings=settings, model=fake, test_limit=4)
     assert "priority: <high|low|medium>" in outcome.program.output_format
     assert outcome.test is not None and outcome.test.summary.quality == 1.0
 

@@ -19,7 +19,7 @@ def test_new_task_validates_and_evaluates(tmp_path, task_type):
     task = load_task(root)
     assert task.name == f"my-{task_type}"
     gold = {ex.inputs[task.config.input_fields[0]]: ex.output for ex in task.split("test")}
-    outcome = run_eval(task, backend=FakeBackend(gold), limit=2)
+    outcome = run_eval(task, model=FakeBackend(gold), limit=2)
     assert outcome.summary.n == 2 and outcome.summary.quality == pytest.approx(1.0)
 
 

@@ -74,7 +74,7 @@ def test_sales_db_gives_a_valid_varied_task(sales_synth):
 def test_synthetic_task_evaluates(sales_synth):
     task = load_task(sales_synth.root)
     gold = {ex.inputs["question"]: ex.output for ex in task.split("test")[:2]}
-    outcome = run_eval(task, backend=FakeBackend(gold, default="SELECT 1"), limit=2)
+    outcome = run_eval(task, model=FakeBackend(gold, default="SELECT 1"), limit=2)
     assert outcome.summary.n == 2 and outcome.summary.quality == pytest.approx(1.0)
 
 

@@ -1,4 +1,7 @@
-"""Backends (L2): everything that turns chat messages into completions."""
+"""Backends (L2): everything that turns chat messages into completions.
+
+`ModelSpec.parse` is the one door from a spec string to an engine; the three engines tailorlm
+ships register below, each with what it can do (see backends/spec.py)."""
 
 from __future__ import annotations
 
@@ -7,52 +10,99 @@ from typing import Any
 
 from tailorlm.backends.base import Backend
 from tailorlm.backends.fake import FakeBackend
-from tailorlm.backends.models import (
-    DEFAULT_MODEL,
-    LLAMACPP_ENGINE,
-    is_llamacpp_spec,
-    resolve_model,
-)
+from tailorlm.backends.models import LLAMACPP_ENGINE, resolve_model
+from tailorlm.backends.spec import DEFAULT_MODEL, Engine, ModelSpec, engines, register_engine
 from tailorlm.errors import ModelError
 
 __all__ = [
     "DEFAULT_MODEL",
     "Backend",
+    "Engine",
     "FakeBackend",
     "LazyBackend",
+    "ModelLike",
+    "as_backend",
+    "spec_of",
+    "ModelSpec",
     "engine_of",
+    "engines",
     "load_backend",
     "load_tokenizer",
+    "register_engine",
     "resolve_model",
 ]
 
 
+def _load_local(spec: ModelSpec, *, device: str | None, adapter: Any, api_key: Any) -> Backend:
+    from tailorlm.backends.local import LocalBackend
+
+    return LocalBackend(spec.weights, device=device, adapter=adapter)  # ignores api_key
+
+
+def _load_llamacpp(spec: ModelSpec, *, device: str | None, adapter: Any, api_key: Any) -> Backend:
+    from tailorlm.backends.llamacpp import LlamaCppBackend
+
+    return LlamaCppBackend(spec.text, adapter=adapter)
+
+
+def _load_http(spec: ModelSpec, *, device: str | None, adapter: Any, api_key: Any) -> Backend:
+    from tailorlm.backends.http import OpenAIHTTPBackend
+
+    if adapter:
+        raise ModelError(
+            f"An adapter cannot be applied to the remote model {spec}",
+            hint="serve the fine-tuned model on that server, or use a local base model",
+        )
+    return OpenAIHTTPBackend(spec.text, api_key=api_key)
+
+
+def _local_run_key(spec: ModelSpec, device: str | None) -> str:
+    from tailorlm.backends.local import pick_device
+
+    if device is None and not _cuda_build():
+        device = "cpu"  # known without importing torch: a reused run stays a sub-second lookup
+    device, dtype = pick_device(device)
+    return f"{device.split(':')[0]}/{dtype}"
+
+
+register_engine(
+    Engine("transformers", "", _load_local, _local_run_key, trainable=True, adapters=True)
+)
+register_engine(
+    Engine(
+        "llamacpp",
+        "llamacpp:",
+        _load_llamacpp,
+        lambda spec, device: LLAMACPP_ENGINE,
+        trainable=True,  # the same weights train with transformers
+        adapters=True,
+    )
+)
+register_engine(
+    Engine(
+        "openai",
+        "openai:",
+        _load_http,
+        lambda spec, device: None,  # the server decides
+        api=True,
+        pricing=lambda spec: spec.weights,
+    )
+)
+
+
 def load_backend(
-    spec: str | None = None,
+    spec: str | ModelSpec | None = None,
     *,
     device: str | None = None,
     adapter: str | Path | None = None,
     api_key: str | None = None,
 ) -> Backend:
-    """Build the backend a model spec names: `openai:MODEL@BASE_URL` is an OpenAI-compatible
-    endpoint (key `api_key`, else OPENAI_API_KEY), `llamacpp:MODEL` a GGUF model run by the
-    optional llama.cpp engine, anything else a local transformers model (which ignores
-    `api_key`); the local engines take a PEFT adapter folder on top."""
-    from tailorlm.backends.http import OpenAIHTTPBackend, is_http_spec
-    from tailorlm.backends.llamacpp import LlamaCppBackend
-    from tailorlm.backends.local import LocalBackend
-
-    if is_http_spec(spec):
-        if adapter:
-            raise ModelError(
-                f"An adapter cannot be applied to the remote model {spec}",
-                hint="serve the fine-tuned model on that server, or use a local base model",
-            )
-        return OpenAIHTTPBackend(str(spec), api_key=api_key)
-    if is_llamacpp_spec(spec):
-        return LlamaCppBackend(str(spec), adapter=adapter)
-
-    return LocalBackend(spec, device=device, adapter=adapter)
+    """Build the backend a model spec names (see backends/spec.py); an API engine takes
+    `api_key` (else OPENAI_API_KEY), the local engines a PEFT adapter folder on top."""
+    parsed = ModelSpec.parse(spec)
+    if adapter and not parsed.engine.adapters and not parsed.engine.api:
+        raise ModelError(f"The {parsed.engine.key} engine does not take adapters ({parsed})")
+    return parsed.engine.load(parsed, device=device, adapter=adapter, api_key=api_key)
 
 
 class LazyBackend:
@@ -61,27 +111,34 @@ class LazyBackend:
 
     def __init__(
         self,
-        spec: str | None = None,
+        spec: str | ModelSpec | None = None,
         *,
         device: str | None = None,
         adapter: str | Path | None = None,
         api_key: str | None = None,
     ) -> None:
-        self.name = spec or DEFAULT_MODEL
+        self.spec = ModelSpec.parse(spec)
+        self.adapter = adapter
+        self.name = self.spec.text
         if adapter:
             from tailorlm.backends.local import adapter_label
 
             self.name += f"+{adapter_label(adapter)}"
-        self._spec, self._device, self._adapter = spec, device, adapter
+        self._device = device
         self._api_key = api_key  # kept out of `name`, which runs store in their config
         self._backend: Backend | None = None
 
     @property
+    def engine(self) -> str | None:
+        """Named from the spec, without loading the model."""
+        return self.spec.run_engine(self._device)
+
+    @property
     def loaded(self) -> Backend:
         if self._backend is None:
-            extra = {"adapter": self._adapter} if self._adapter else {}
+            extra = {"adapter": self.adapter} if self.adapter else {}
             self._backend = load_backend(
-                self._spec, device=self._device, api_key=self._api_key, **extra
+                self.spec, device=self._device, api_key=self._api_key, **extra
             )
         return self._backend
 
@@ -101,35 +158,34 @@ class LazyBackend:
         return self.loaded.count_tokens(text)
 
 
+ModelLike = str | ModelSpec | Backend | None  # what the Python APIs take for "the model"
+
+
+def as_backend(model: ModelLike, *, api_key: str | None = None) -> Backend:
+    """A ready backend as it is; a spec (or None: the default model) as a LazyBackend."""
+    if model is None or isinstance(model, (str, ModelSpec)):
+        return LazyBackend(model, api_key=api_key)
+    return model
+
+
+def spec_of(backend: Any) -> ModelSpec | None:
+    """The model spec a backend stands for (None for a test double that names none)."""
+    spec = getattr(backend, "spec", None)
+    return ModelSpec.parse(spec) if spec is not None else None
+
+
 def engine_of(backend: Any) -> str | None:
     """Where a backend's outputs and timings come from, for the configs that key stored runs:
     `cuda/bfloat16`, `cpu/float32`, `llama.cpp`... Greedy outputs and latencies differ with the
     device and precision, so a run measured on one is not reused for another. None for remote
     endpoints and test doubles (their server decides)."""
-    if isinstance(backend, _LAZY):
-        return _spec_engine(backend._spec, backend._device)
     named = getattr(backend, "engine", None)  # a backend that names its own engine
-    if isinstance(named, str):
+    if isinstance(named, str) or isinstance(backend, LazyBackend):
         return named
     device, dtype = getattr(backend, "device", None), getattr(backend, "dtype", None)
     if isinstance(device, str) and isinstance(dtype, str):
         return f"{device.split(':')[0]}/{dtype}"
     return None
-
-
-def _spec_engine(spec: str | None, device: str | None) -> str | None:
-    from tailorlm.backends.http import is_http_spec
-
-    if is_http_spec(spec):
-        return None
-    if is_llamacpp_spec(spec):
-        return LLAMACPP_ENGINE
-    from tailorlm.backends.local import pick_device
-
-    if device is None and not _cuda_build():
-        device = "cpu"  # known without importing torch: a reused run stays a sub-second lookup
-    device, dtype = pick_device(device)
-    return f"{device.split(':')[0]}/{dtype}"
 
 
 def _cuda_build() -> bool:
@@ -143,10 +199,7 @@ def _cuda_build() -> bool:
         return False
 
 
-_LAZY = LazyBackend  # the class itself, whatever later rebinds the name (tests do)
-
-
-def load_tokenizer(spec: str | None = None):  # type: ignore[no-untyped-def]
+def load_tokenizer(spec: str | ModelSpec | None = None):  # type: ignore[no-untyped-def]
     """The model's tokenizer alone (for token statistics), with the same spec rules."""
     from tailorlm.backends.local import load_tokenizer as _load
 

@@ -15,7 +15,8 @@ Responder = Callable[[Messages], str]
 
 
 class FakeBackend:
-    """`answers` maps a last-user-message substring to a reply; `responder` computes one."""
+    """`answers` maps a last-user-message substring to a reply; `responder` computes one.
+    `spec` names the model it stands in for, if any (e.g. to price a comparison as an API's)."""
 
     def __init__(
         self,
@@ -24,8 +25,10 @@ class FakeBackend:
         responder: Responder | None = None,
         default: str = "",
         name: str = "fake",
+        spec: str | None = None,
     ) -> None:
         self.name = name
+        self.spec = spec  # the model it stands in for, if any (e.g. an API model's name)
         self.answers = dict(answers or {})
         self.responder = responder
         self.default = default

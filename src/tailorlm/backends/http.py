@@ -26,12 +26,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from tailorlm.backends.spec import ModelSpec
 from tailorlm.backends.streaming import OnText
-from tailorlm.errors import ConfigError, ModelError
+from tailorlm.errors import ModelError
 from tailorlm.types import Completion, GenerationOptions, Messages
 
-PREFIX = "openai:"
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 KEY_ENV = "OPENAI_API_KEY"
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_S = 60.0
@@ -46,29 +45,12 @@ class HTTPSettings:
     max_backoff_s: float = 20.0
 
 
-def is_http_spec(spec: str | None) -> bool:
-    return bool(spec) and str(spec).startswith(PREFIX)
-
-
-def parse_spec(spec: str) -> tuple[str, str]:
-    """`openai:MODEL@BASE_URL` -> (MODEL, BASE_URL without a trailing slash)."""
-    body = spec[len(PREFIX) :] if spec.startswith(PREFIX) else spec
-    model, _, base_url = body.partition("@")
-    base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
-    if not model or not base_url.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"Model spec {spec!r} is not openai:MODEL@BASE_URL",
-            hint="e.g. openai:gpt-4o-mini or openai:my-model@http://127.0.0.1:8000/v1",
-        )
-    return model, base_url
-
-
 class OpenAIHTTPBackend:
     """A `Backend` over an OpenAI-compatible chat-completions endpoint."""
 
     def __init__(
         self,
-        spec: str,
+        spec: str | ModelSpec,
         *,
         api_key: str | None = None,
         settings: HTTPSettings | None = None,
@@ -76,8 +58,10 @@ class OpenAIHTTPBackend:
     ) -> None:
         import httpx
 
-        self.name = spec if spec.startswith(PREFIX) else PREFIX + spec
-        self.model, self.base_url = parse_spec(spec)
+        parsed = ModelSpec.parse(spec)
+        if not parsed.engine.api:  # a bare remote model name
+            parsed = ModelSpec.parse(f"openai:{spec}")
+        self.name, self.model, self.base_url = parsed.text, parsed.weights, str(parsed.endpoint)
         self.settings = settings or HTTPSettings()
         key = api_key if api_key is not None else os.environ.get(KEY_ENV, "")
         headers = {"Authorization": f"Bearer {key}"} if key else {}

@@ -34,14 +34,8 @@ from typing import Any
 
 from tailorlm import paths
 from tailorlm.backends.chat import ChatTemplated
-from tailorlm.backends.models import (
-    DEFAULT_MODEL,
-    LLAMACPP_ENGINE,
-    LLAMACPP_PREFIX,
-    packaged_gguf,
-    resolve_model,
-    weights_spec,
-)
+from tailorlm.backends.models import LLAMACPP_ENGINE, packaged_gguf, resolve_model
+from tailorlm.backends.spec import DEFAULT_MODEL, ModelSpec
 from tailorlm.backends.streaming import OnText
 from tailorlm.errors import ModelError
 from tailorlm.hardware import free_cores
@@ -64,14 +58,14 @@ _TENSORS = {
 
 def gguf_file(spec: str) -> Path:
     """The GGUF file a `llamacpp:` spec names."""
-    name = weights_spec(spec)
+    name = ModelSpec.parse(spec).weights
     if name == DEFAULT_MODEL:
         return packaged_gguf()
     path = Path(name).expanduser()
     if path.suffix != ".gguf":
         raise ModelError(
             f"The llama.cpp engine runs GGUF files; '{name}' is not one.",
-            hint=f"use {LLAMACPP_PREFIX}{DEFAULT_MODEL} or {LLAMACPP_PREFIX}/path/to/model.gguf",
+            hint=f"use llamacpp:{DEFAULT_MODEL} or llamacpp:/path/to/model.gguf",
         )
     if not path.is_file():
         raise ModelError(f"GGUF file not found: {path}")
@@ -102,8 +96,10 @@ class LlamaCppBackend(ChatTemplated):
         started = time.perf_counter()
         Llama = _import_llama()
         self.gguf = gguf_file(spec)
-        inner = weights_spec(spec)
-        self.name = LLAMACPP_PREFIX + inner + (f"+{adapter_label(adapter)}" if adapter else "")
+        inner = ModelSpec.parse(spec).weights  # `X` and `llamacpp:X` name the same weights
+        self.name = ModelSpec("llamacpp", inner).text + (
+            f"+{adapter_label(adapter)}" if adapter else ""
+        )
         resolved = resolve_model(inner)  # the tokenizer (and chat template) of the same model
         self.tokenizer = load_tokenizer(resolved)
         lora = gguf_lora(Path(adapter), Path(resolved.path)) if adapter else None

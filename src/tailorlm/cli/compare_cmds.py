@@ -94,13 +94,11 @@ def demo_cmd(
 
 
 def _compare(task: str, *, out: Path | None, api_key: str | None, **kwargs: Any) -> None:
-    from tailorlm.backends import LazyBackend
-    from tailorlm.backends.http import is_http_spec
+    from tailorlm.backends import as_backend
     from tailorlm.cli.render import console
     from tailorlm.compare import run_compare
 
-    if api_key and is_http_spec(kwargs["model"]):  # the key reaches the model, not the config
-        kwargs["backend"] = LazyBackend(kwargs["model"], api_key=api_key)
+    kwargs["model"] = as_backend(kwargs["model"], api_key=api_key)  # the key stays out of configs
 
     with _progress() as progress:
         outcome = run_compare(task, progress=progress, **kwargs)

@@ -126,7 +126,7 @@ def optimize_cmd(
         outcome = optimize_prompt(
             loaded,
             settings=settings,
-            backend=backend,
+            model=backend,
             student=PromptProgram.load(prompt) if prompt else None,
             proposer=writer,
             options=_options(loaded, batch_size, max_new_tokens, seed),
@@ -166,7 +166,7 @@ def try_cmd(
     with render.progress_bar(f"try {path.stem} on {loaded.name}/{split}") as advance:
         outcome = run_eval(
             loaded,
-            backend=backend,
+            model=backend,
             prompt_file=path,
             split=split,
             limit=limit,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from tailorlm.backends import LazyBackend
 from tailorlm.compare.systems import Context
 from tailorlm.experiments import run_eval
 
@@ -37,12 +36,11 @@ def learning_curve(ctx: Context) -> list[dict[str, Any]]:
 
 
 def _point(ctx: Context, run_id: str, size: int, dev_loss: float | None) -> dict[str, Any]:
-    from tailorlm.training import adapter_path_for_run, program_path_for_run
+    from tailorlm.training import program_path_for_run, tuned_backend
 
-    base, adapter = adapter_path_for_run(run_id, ctx.store)
     outcome = run_eval(
         ctx.task,
-        backend=LazyBackend(base, adapter=adapter) if adapter else LazyBackend(base),
+        model=tuned_backend(run_id, ctx.model, ctx.store),
         prompt_file=program_path_for_run(run_id, ctx.store),
         limit=ctx.preset.test_limit,
         options=ctx.options,

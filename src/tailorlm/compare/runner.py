@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tailorlm.backends import DEFAULT_MODEL, LazyBackend, engine_of
+from tailorlm.backends import ModelLike, as_backend, engine_of, spec_of
 from tailorlm.backends.base import Backend
 from tailorlm.compare import measure
 from tailorlm.compare.curve import learning_curve
@@ -66,11 +66,10 @@ class CompareOutcome:
 def run_compare(
     task: str | Path | Task,
     *,
-    model: str | None = None,
+    model: ModelLike = None,
     preset: str | Preset = "quick",
     budget: int | None = None,
     limit: int | None = None,
-    backend: Backend | None = None,
     store: RunStore | None = None,
     reuse: bool = True,
     progress: EventFn | None = None,
@@ -78,15 +77,17 @@ def run_compare(
     """Compare zero-shot, the best hand-built prompt, the optimized prompt, the fine-tuned model
     and the fine-tuned model with an optimized prompt on `task`'s test split.
 
-    `model` is the base model spec (default smollm2-135m); `backend`, if given, serves the
-    prompt systems instead (e.g. a FakeBackend in tests), and fine-tuning then needs `model`.
+    `model` is the base model: a spec (default smollm2-135m), a ModelSpec, or a ready Backend
+    (e.g. a FakeBackend in tests: fine-tuning then needs the weights its `spec` names).
     `budget` overrides the optimizer budgets, `limit` the test subset size of the preset."""
     started = time.perf_counter()
     task = task if isinstance(task, Task) else load_task(task)
     chosen = get_preset(preset).with_overrides(budget=budget, limit=limit)
     store = store or RunStore()
-    base = backend or LazyBackend(model)
-    config = compare_config(task, model or base.name, chosen, engine_of(base))
+    base = as_backend(model)
+    spec = spec_of(base)
+    shown = spec.text if spec is not None else base.name
+    config = compare_config(task, shown, chosen, engine_of(base))
     opened = open_step(
         store,
         KIND,
@@ -94,17 +95,17 @@ def run_compare(
         task.data_hash(),
         name=task.name,
         task=task.name,
-        model=model or base.name,
+        model=shown,
         reuse=reuse,
     )
-    trainable = model if backend is not None else (model or DEFAULT_MODEL)
+    trainable = spec.text if spec is not None else None
     with opened as step, cpu_threads_fixed():
         if step.record is not None:
             done = step.record
             return CompareOutcome(done.id, done.read_json(FILE), True, False, done.dir / FILE)
         writer = step.out
         ctx = _context(task, chosen, store, trainable, base, progress)
-        comparison = _compare(ctx, writer.id, model or base.name, started)
+        comparison = _compare(ctx, writer.id, shown, started)
         writer.write_json(FILE, comparison)
         writer.set_summary(_short_summary(comparison))
         record = writer.complete()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tailorlm.backends import LazyBackend
+from tailorlm.backends import LazyBackend, ModelSpec
 from tailorlm.backends.base import Backend
 from tailorlm.compare.presets import Preset
 from tailorlm.errors import TailorError
@@ -141,7 +141,7 @@ def _prompt_system(
     program = resolve_program(ctx.task, strategy, prompt_file)
     outcome = run_eval(
         ctx.task,
-        backend=backend,
+        model=backend,
         strategy=strategy,
         prompt_file=prompt_file,
         limit=ctx.preset.test_limit,
@@ -166,7 +166,7 @@ def _search(
     return optimize_prompt(
         ctx.task,
         settings=settings,
-        backend=backend,
+        model=backend,
         student=student,
         options=ctx.options,
         store=ctx.store,
@@ -228,7 +228,12 @@ def _search_setup(ctx: Context, search: OptimizeOutcome, action: str) -> Setup:
 
 
 def finetuned(ctx: Context) -> SystemRun:
-    from tailorlm.training import adapter_path_for_run, program_path_for_run, run_finetune
+    from tailorlm.training import (
+        adapter_path_for_run,
+        program_path_for_run,
+        run_finetune,
+        tuned_backend,
+    )
 
     _check_trainable(ctx)
     if isinstance(ctx.base, LazyBackend):  # the prompt systems are done with it
@@ -240,8 +245,8 @@ def finetuned(ctx: Context) -> SystemRun:
         store=ctx.store,
         progress=lambda event: ctx.emit(_train_event("finetuned", event)),
     )
-    base, adapter = adapter_path_for_run(outcome.run_id, ctx.store)
-    backend = LazyBackend(base, adapter=adapter) if adapter else LazyBackend(base)
+    _, adapter = adapter_path_for_run(outcome.run_id, ctx.store)
+    backend = tuned_backend(outcome.run_id, ctx.model, ctx.store)  # on the base's engine
     prompt = program_path_for_run(outcome.run_id, ctx.store)
     setup = _train_setup(ctx.store, outcome.run_id)
     run = _prompt_system(ctx, "finetuned", backend, prompt_file=prompt, setup=setup)
@@ -267,7 +272,7 @@ def finetuned_optimized(ctx: Context) -> SystemRun:
 def _check_trainable(ctx: Context) -> None:
     if ctx.model is None:
         raise NotPossible(f"backend '{ctx.base.name}' has no local weights to fine-tune")
-    if is_api_model(ctx.model):
+    if not ModelSpec.parse(ctx.model).engine.trainable:
         raise NotPossible(f"{ctx.model} is an API-only model: its weights cannot be retrained")
     if "train" not in ctx.task.available_splits():
         raise NotPossible("the task has no train split to fine-tune on")
@@ -298,15 +303,10 @@ STEPS: dict[str, Callable[[Context], SystemRun]] = {
 # ---------------------------------------------------------------------------- helpers
 
 
-def is_api_model(spec: str | None) -> bool:
-    """An OpenAI-compatible endpoint (`openai:MODEL[@URL]`): callable, not retrainable here."""
-    return bool(spec) and str(spec).startswith("openai:")
-
-
 def model_params(spec: str | None) -> int | None:
     """Parameter count of a local model, from its safetensors headers (no weights loaded);
     None for API models, hub ids and anything unreadable."""
-    if spec is None or is_api_model(spec):
+    if spec is None or ModelSpec.parse(spec).engine.api:
         return None
     try:
         from safetensors import safe_open

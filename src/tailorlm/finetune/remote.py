@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tailorlm.backends.http import DEFAULT_BASE_URL, KEY_ENV, RETRY_STATUS, http_error
+from tailorlm.backends.http import KEY_ENV, RETRY_STATUS, http_error
 from tailorlm.backends.models import DEFAULT_MODEL
+from tailorlm.backends.spec import DEFAULT_BASE_URL
 from tailorlm.config import run_config
 from tailorlm.errors import ConfigError, ModelError, TailorError
 from tailorlm.finetune.config import DEFAULT_LR

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tailorlm.advisor import Advice, Evidence, Situation, advise
+from tailorlm.backends.spec import ModelSpec
 from tailorlm.costs import (
     API,
     SCENARIOS,
@@ -18,6 +19,7 @@ from tailorlm.costs import (
     break_even,
     system_cost,
 )
+from tailorlm.errors import TailorError
 from tailorlm.report.evidence import evidence_of, paired_test, significant
 from tailorlm.report.schema import Comparison, System, parse_comparison
 
@@ -109,13 +111,15 @@ def best_finetuned(comparison: Comparison) -> System | None:
     return best if significant(paired_test(comparison, best.id, plain.id)) else plain
 
 
-API_PREFIX = "openai:"  # an API model spec, `openai:MODEL[@BASE_URL]` (see compare)
-
-
 def api_model_name(model: str | None) -> str | None:
-    if not model or not model.startswith(API_PREFIX):
+    """The provider's model name when the comparison ran on an API engine (for its prices)."""
+    if not model:
         return None
-    return model[len(API_PREFIX) :].split("@", 1)[0]
+    try:
+        spec = ModelSpec.parse(model)
+    except TailorError:
+        return None
+    return spec.engine.pricing(spec) if spec.engine.api else None
 
 
 def _costs(parsed: Comparison, prices: PriceTable) -> dict[str, dict[str, Cost]]:

@@ -22,10 +22,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from tailorlm.backends.base import Backend
+from tailorlm.backends.spec import ModelSpec
 from tailorlm.errors import StoreError, TailorError
 from tailorlm.prompting.program import PromptProgram
 from tailorlm.server.errors import APIError
@@ -61,8 +61,7 @@ def default_factory(spec: str, adapter: str | None) -> Backend:
 
 def short_base(spec: str) -> str:
     """A readable, colon-free stand-in for a base spec inside a model name."""
-    text = spec.split("@", 1)[0].removeprefix("openai:") if spec.startswith("openai:") else spec
-    text = Path(text).name if "/" in text or text.endswith(".gguf") else text
+    text = ModelSpec.parse(spec).short_name()
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "model"
 
 
