@@ -124,7 +124,7 @@ def test_api_only_model_cannot_be_finetuned(sql_task):
     systems = _by_id(outcome.comparison)
     assert systems["finetuned"]["status"] == "not_possible"
     assert "API-only" in systems["finetuned"]["reason"]
-    assert "needs the fine-tuned model" in systems["finetuned-optimized"]["reason"]
+    assert "needs the fine-tuned (lora) system" in systems["finetuned-optimized"]["reason"]
     assert outcome.comparison["model"] == "openai:gpt-4o-mini"
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tailorlm.compare.latency import LatencyProbe
+from tailorlm.compare.registry import registered
 from tailorlm.compare.systems import BASELINE, SystemRun, SystemSpec
 from tailorlm.metrics.stats import mcnemar, paired_bootstrap
 from tailorlm.prompting.demos import query_text
@@ -32,8 +33,6 @@ _PARTS = {
     "artifacts": ("prompt_tokens", "prompt_bytes", "adapter_bytes"),
     "change": ("action", "wall_s"),
 }
-# (a, b): the paired tests every report shows besides "each system vs the baseline".
-EXTRA_PAIRS = (("finetuned", "best-prompt"),)
 
 
 def eval_rows(store: RunStore, run: SystemRun) -> Rows:
@@ -59,6 +58,8 @@ def system_entry(
         "runs": {"eval": None, "setup": None},
         "reused": False,
         "description": spec.description,
+        "builds_on": list(spec.builds_on),
+        "texts": spec.shown_texts.to_dict(),
         **{part: dict.fromkeys(keys) for part, keys in _PARTS.items()},
     }
     if run is None or rows is None:
@@ -128,7 +129,10 @@ def adapter_bytes(folder: Path | None) -> int | None:
 
 def comparisons(rows: Mapping[str, Rows], example_ids: Sequence[str]) -> list[dict[str, Any]]:
     """Each system against the baseline, then the extra pairs, on the examples both have."""
-    pairs = [(sid, BASELINE) for sid in rows if sid != BASELINE] + list(EXTRA_PAIRS)
+    # Besides "each system vs the baseline": the pairs registrations ask for, and each system
+    # against the systems it builds on.
+    extra = [(s.id, o) for s in registered() for o in (*s.pairs_with, *s.builds_on)]
+    pairs = [(sid, BASELINE) for sid in rows if sid != BASELINE] + extra
     out = []
     for a, b in dict.fromkeys(pairs):
         if a in rows and b in rows and (test := paired(rows[a], rows[b], example_ids)):

@@ -25,12 +25,11 @@ from tailorlm.compare import measure
 from tailorlm.compare.curve import learning_curve
 from tailorlm.compare.latency import LatencyProbe, measure_latency
 from tailorlm.compare.presets import Preset, get_preset
+from tailorlm.compare.registry import registered
 from tailorlm.compare.systems import (
     BASELINE,
-    SPECS,
     STEPS,
     Context,
-    EventFn,
     NotPossible,
     SystemRun,
     SystemSpec,
@@ -42,7 +41,7 @@ from tailorlm.hardware import release_memory
 from tailorlm.store import RunStore
 from tailorlm.store.steps import artifact, open_step
 from tailorlm.tasks import Task, load_task
-from tailorlm.types import Example, GenerationOptions
+from tailorlm.types import EventFn, Example, GenerationOptions
 
 KIND = "compare"
 FILE = artifact(KIND, "comparison")
@@ -122,7 +121,7 @@ def compare_config(
         preset.optimize.seed,
         engine=engine,
         preset=preset.to_dict(),
-        systems=[s.id for s in SPECS],
+        systems=[s.id for s in registered()],
         schema=SCHEMA_VERSION,
     )
 
@@ -182,7 +181,7 @@ def _run_systems(
 ) -> tuple[list[dict[str, Any]], dict[str, measure.Rows], dict[str, float]]:
     """Build, evaluate and probe each system in order: (entries, eval rows, seconds spent)."""
     entries, rows, timings = [], {}, {}
-    for spec in SPECS:
+    for spec in registered():
         started = time.perf_counter()
         run, status, reason = _build(ctx, spec)
         probe = _probe(ctx, spec, run, examples[: ctx.preset.latency_sample]) if run else None
@@ -200,8 +199,13 @@ def _run_systems(
 def _build(ctx: Context, spec: SystemSpec) -> tuple[SystemRun | None, str, str | None]:
     """Run one system's step; a system that cannot run keeps its row with the reason."""
     ctx.emit({"event": "system-start", "system": spec.id, "label": spec.label})
+    missing = [sid for sid in spec.builds_on if sid not in ctx.built]
+    if missing:
+        label = next((s.label for s in registered() if s.id == missing[0]), missing[0]).lower()
+        reason = ctx.reasons.get(missing[0], "not built")
+        return _skip(ctx, spec, "not_possible", f"needs the {label} system, which is {reason}")
     try:
-        run = STEPS[spec.id](ctx)
+        run = STEPS.get(spec.id, spec.build)(ctx)
     except NotPossible as exc:
         return _skip(ctx, spec, "not_possible", exc.message)
     except TailorError as exc:

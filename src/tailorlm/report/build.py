@@ -102,11 +102,13 @@ def prompt_reference(comparison: Comparison) -> System | None:
 
 
 def best_finetuned(comparison: Comparison) -> System | None:
-    """The best fine-tuned system; the combined one only if significantly better than the plain
-    fine-tune, since it adds a prompt search to maintain."""
+    """The best fine-tuned system; a combined one only if significantly better than the system
+    it builds on, since it adds a prompt search to maintain."""
     best = _best(comparison.systems, ("finetune", "both"))
-    plain = comparison.system("finetuned")
-    if best is None or best.approach != "both" or plain is None or not plain.ok:
+    if best is None or best.approach != "both" or not best.built_from:
+        return best
+    plain = comparison.system(best.built_from[0])
+    if plain is None or not plain.ok:
         return best
     return best if significant(paired_test(comparison, best.id, plain.id)) else plain
 

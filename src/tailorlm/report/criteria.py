@@ -1,7 +1,8 @@
 """The criteria table: one row per criterion, one cell per system, winners marked.
 
 Rows that can be measured are filled from the comparison and the cost model; the qualitative
-rows (access, personalization, use case) follow from the system's approach. A system that did
+rows (access, effort, personalization, use case, reuse) are the system's registered texts,
+stored with the comparison. A system that did
 not run shows its reason in the quality row and a dash elsewhere.
 """
 
@@ -17,17 +18,6 @@ from tailorlm.report.fmt import count, duration, money, pct, size
 from tailorlm.report.schema import System
 
 DASH = "—"
-ACCESS = {"prompt": "inference only (an API or the weights)", "finetune": "the weights, to train"}
-PERSONAL = {
-    "prompt": "instructions, context and examples sent with every input",
-    "finetune": "the task learned into the weights (LoRA adapter)",
-    "both": "adapter for the task's structure + prompt for what varies",
-}
-USE_CASE = {
-    "prompt": "one-off, interactive or fast-changing work; API-only models",
-    "finetune": "repeated, standardized, high-volume work with good labelled data",
-    "both": "high-volume standardized work whose details still vary",
-}
 
 
 @dataclass(frozen=True)
@@ -72,15 +62,9 @@ def _quality(report: Report, s: System) -> str:
     return "\n".join([text, *sig])
 
 
-def _effort(report: Report, s: System) -> str:
-    calls, tokens = s.setup.model_calls or 0, s.setup.train_tokens or 0
-    if s.approach == "both":
-        return f"labelled data, training, then a prompt search ({count(calls)} model calls)"
-    if s.approach == "finetune":
-        return f"labelled data + LoRA training ({count(tokens)} training tokens)"
-    if calls:
-        return f"prompt search: {count(calls)} model calls"
-    return "write the prompt" if s.id != report.comparison.baseline else "none: the bare question"
+def _effort(s: System) -> str:
+    calls, tokens = count(s.setup.model_calls or 0), count(s.setup.train_tokens or 0)
+    return s.shown_texts.effort.format(calls=calls, tokens=tokens)
 
 
 def _compute(report: Report, s: System) -> str:
@@ -175,8 +159,9 @@ def _reuse(s: System) -> str:
         return DASH
     # The program's own count can exceed the measured mean by template tokens: cap the share.
     share = f" ({pct(min(shared / total, 1.0))} of input)" if total else ""
-    kept = "the adapter and a short prompt" if s.approach != "prompt" else "the prompt program"
-    return f"re-sends {count(shared)} prompt tokens per request{share}; reuses {kept}"
+    return (
+        f"re-sends {count(shared)} prompt tokens per request{share}; reuses {s.shown_texts.keeps}"
+    )
 
 
 def _row(
@@ -227,19 +212,18 @@ def _cost_key(report: Report) -> Callable[[System], float | None]:
 
 def criteria_rows(report: Report) -> list[Criterion]:
     r = report
-    by_approach = {"prompt": "prompt", "finetune": "finetune", "both": "finetune"}
     rows = [
         _quality_row(r),
-        _row(r, "Model access needed", lambda s: ACCESS[by_approach[s.approach]]),
-        _row(r, "Technical effort", lambda s: _effort(r, s)),
+        _row(r, "Model access needed", lambda s: s.shown_texts.access),
+        _row(r, "Technical effort", _effort),
         _row(r, "Setup time & compute", lambda s: _compute(r, s), _setup_cost_key(r)),
         _row(r, "Time to implement", _implement, lambda s: s.setup.wall_s),
         _row(r, "Tokens per request", _tokens, _total_tokens),
         _row(r, "Latency p50 / p95", _latency, lambda s: s.per_request.latency_p50_s),
         _row(r, "Cost per 1,000 requests", lambda s: _cost_1000(r, s), _cost_key(r)),
         _row(r, "Break-even volume", lambda s: _break_even(r, s)),
-        _row(r, "Personalization", lambda s: PERSONAL[s.approach]),
-        _row(r, "Fitting use case", lambda s: USE_CASE[s.approach]),
+        _row(r, "Personalization", lambda s: s.shown_texts.personalization),
+        _row(r, "Fitting use case", lambda s: s.shown_texts.use_case),
         _row(r, "Maintenance: artifacts & change cost", _maintenance, lambda s: s.change.wall_s),
         _row(r, "Reuse for repetitive work", _reuse, lambda s: s.artifacts.prompt_tokens),
     ]

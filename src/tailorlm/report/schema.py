@@ -14,8 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tailorlm.errors import StoreError
 
-SYSTEM_IDS = ("zero-shot", "best-prompt", "optimized-prompt", "finetuned", "finetuned-optimized")
-
 
 class _Read(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -56,6 +54,17 @@ class Change(_Read):
     wall_s: float | None = None
 
 
+class Texts(_Read):
+    """What the criteria table says of a system beyond its measurements (its registration's
+    texts, stored with the comparison; see compare/registry.py)."""
+
+    access: str
+    effort: str
+    personalization: str
+    use_case: str
+    keeps: str
+
+
 class System(_Read):
     id: str
     label: str
@@ -65,6 +74,8 @@ class System(_Read):
     runs: dict[str, str | None] = Field(default_factory=dict)
     reused: bool = False
     description: str = ""
+    builds_on: tuple[str, ...] | None = None  # None: a file from before it was stored
+    texts: Texts | None = None  # None: a file from before they were stored
     quality: Quality = Quality()
     setup: Setup = Setup()
     per_request: PerRequest = PerRequest()
@@ -74,6 +85,22 @@ class System(_Read):
     @property
     def ok(self) -> bool:
         return self.status == "ok" and self.quality.score is not None
+
+    @property
+    def shown_texts(self) -> Texts:
+        if self.texts is not None:
+            return self.texts
+        from tailorlm.compare.registry import texts_for  # a file written before texts were
+
+        return Texts(**texts_for(self.id, self.approach).to_dict())
+
+    @property
+    def built_from(self) -> tuple[str, ...]:
+        """The systems this one builds on (files before `builds_on`: the one combined system
+        there was, fine-tuned + optimized prompt, built on the fine-tune)."""
+        if self.builds_on is not None:
+            return self.builds_on
+        return ("finetuned",) if self.approach == "both" else ()
 
 
 class PairedTest(_Read):

@@ -1,19 +1,20 @@
-"""The five systems a comparison runs, in order, each built from the existing Python APIs
-(run_eval, optimize_prompt, run_finetune), so every step is an ordinary stored run that an
-identical later step reuses instead of recomputing.
+"""What every compared system's module builds with: the Context a comparison passes, the
+SystemRun a build returns, and the shared steps (evaluate a program, search one, train), each
+built from the existing Python APIs (run_eval, optimize_prompt, run_finetune), so every step is
+an ordinary stored run that an identical later step reuses instead of recomputing.
 
-A step that cannot run raises `NotPossible` (e.g. an API-only model cannot be fine-tuned); the
+A build that cannot run raises `NotPossible` (e.g. an API-only model cannot be fine-tuned); the
 runner turns it, or any other failure, into a row with a one-line reason."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tailorlm.backends import LazyBackend, ModelSpec
+from tailorlm.backends import ModelSpec
 from tailorlm.backends.base import Backend
 from tailorlm.compare.presets import Preset
 from tailorlm.errors import TailorError
@@ -27,33 +28,6 @@ from tailorlm.types import EventFn, GenerationOptions
 
 class NotPossible(TailorError):
     """This system cannot be built for this task and model (not a failure of the code)."""
-
-
-@dataclass(frozen=True)
-class SystemSpec:
-    id: str
-    label: str
-    approach: str  # prompt | finetune | both
-    description: str
-
-
-SPECS: tuple[SystemSpec, ...] = (
-    SystemSpec("zero-shot", "Zero-shot", "prompt", "the bare question, nothing added"),
-    SystemSpec(
-        "best-prompt", "Best hand-built prompt", "prompt", "role + schema + format + few-shot"
-    ),
-    SystemSpec(
-        "optimized-prompt", "Optimized prompt", "prompt", "the optimizer's winner, chosen on dev"
-    ),
-    SystemSpec("finetuned", "Fine-tuned (LoRA)", "finetune", "adapter with a short prompt"),
-    SystemSpec(
-        "finetuned-optimized",
-        "Fine-tuned + optimized prompt",
-        "both",
-        "adapter with a prompt optimized for it",
-    ),
-)
-BASELINE = SPECS[0].id
 
 
 @dataclass(frozen=True)
@@ -113,23 +87,7 @@ class Context:
 # ---------------------------------------------------------------------------- prompt systems
 
 
-def zero_shot(ctx: Context) -> SystemRun:
-    return _prompt_system(ctx, "zero-shot", ctx.base, strategy="zero-shot")
-
-
-def best_prompt(ctx: Context) -> SystemRun:
-    spec = ctx.preset.best_prompt
-    run = _prompt_system(ctx, "best-prompt", ctx.base, strategy=spec)
-    return replace(run, description=f"hand-built strategy {spec}")
-
-
-def optimized_prompt(ctx: Context) -> SystemRun:
-    search = _search(ctx, "optimized-prompt", ctx.base, ctx.preset.optimize, student=None)
-    setup = _search_setup(ctx, search, "re-run the optimizer")
-    return _searched_system(ctx, "optimized-prompt", search, ctx.built.get("best-prompt"), setup)
-
-
-def _prompt_system(
+def prompt_system(
     ctx: Context,
     sid: str,
     backend: Backend,
@@ -147,13 +105,13 @@ def _prompt_system(
         limit=ctx.preset.test_limit,
         options=ctx.options,
         store=ctx.store,
-        progress=lambda done, total: ctx.emit(_step(sid, "test", done, total)),
+        progress=lambda done, total: ctx.emit(step_event(sid, "test", done, total)),
     )
     setup = setup or Setup(device=ctx.device)
     return SystemRun(outcome, program, backend, setup, strategy, {"setup": None})
 
 
-def _search(
+def search(
     ctx: Context,
     sid: str,
     backend: Backend,
@@ -171,11 +129,11 @@ def _search(
         options=ctx.options,
         store=ctx.store,
         test=False,  # the winner is evaluated below on the same frozen subset as the others
-        progress=lambda done, total: ctx.emit(_step(sid, "search", done, total)),
+        progress=lambda done, total: ctx.emit(step_event(sid, "search", done, total)),
     )
 
 
-def _searched_system(
+def searched_system(
     ctx: Context, sid: str, search: OptimizeOutcome, same_as: SystemRun | None, setup: Setup
 ) -> SystemRun:
     """The optimizer's winner on test. When it is exactly the program of `same_as` on the same
@@ -186,7 +144,7 @@ def _searched_system(
     if same_as is not None and _same_program(search.program, same_as.program):
         text = f"optimizer's winner: {name}, the same program as {same_as.program.name}"
         return replace(same_as, setup=setup, description=text, runs=runs)
-    run = _prompt_system(ctx, sid, backend, prompt_file=search.program_path, setup=setup)
+    run = prompt_system(ctx, sid, backend, prompt_file=search.program_path, setup=setup)
     return replace(run, description=f"optimizer's winner: {name}", runs=runs)
 
 
@@ -204,7 +162,7 @@ def _same_program(a: PromptProgram, b: PromptProgram) -> bool:
     return key(a) == key(b)
 
 
-def _search_setup(ctx: Context, search: OptimizeOutcome, action: str) -> Setup:
+def search_setup(ctx: Context, search: OptimizeOutcome, action: str) -> Setup:
     record = ctx.store.get(search.run_id)
     result = record.read_json("result.json")
     tokens = sum(
@@ -227,49 +185,22 @@ def _search_setup(ctx: Context, search: OptimizeOutcome, action: str) -> Setup:
 # ---------------------------------------------------------------------------- fine-tuned systems
 
 
-def finetuned(ctx: Context) -> SystemRun:
-    from tailorlm.training import (
-        adapter_path_for_run,
-        program_path_for_run,
-        run_finetune,
-        tuned_backend,
-    )
+def trained_system(ctx: Context, sid: str, run_id: str, description: str) -> SystemRun:
+    """A finished fine-tuning run as a system: its model (on the base's engine, so latency and
+    cost compare) evaluated with the program it was trained with."""
+    from tailorlm.training import adapter_path_for_run, program_path_for_run, tuned_backend
 
-    _check_trainable(ctx)
-    if isinstance(ctx.base, LazyBackend):  # the prompt systems are done with it
-        ctx.base.unload()
-    outcome = run_finetune(
-        ctx.task,
-        model=ctx.model,
-        config=ctx.preset.finetune,
-        store=ctx.store,
-        progress=lambda event: ctx.emit(_train_event("finetuned", event)),
-    )
-    _, adapter = adapter_path_for_run(outcome.run_id, ctx.store)
-    backend = tuned_backend(outcome.run_id, ctx.model, ctx.store)  # on the base's engine
-    prompt = program_path_for_run(outcome.run_id, ctx.store)
-    setup = _train_setup(ctx.store, outcome.run_id)
-    run = _prompt_system(ctx, "finetuned", backend, prompt_file=prompt, setup=setup)
-    method = ctx.preset.finetune.method
-    text = f"{method} fine-tune, short prompt ({run.program.name})"
-    runs = {"setup": outcome.run_id, "finetune": outcome.run_id}
-    return replace(run, description=text, runs=runs, adapter_dir=Path(adapter) if adapter else None)
+    _, adapter = adapter_path_for_run(run_id, ctx.store)
+    backend = tuned_backend(run_id, ctx.model, ctx.store)
+    prompt = program_path_for_run(run_id, ctx.store)
+    setup = train_setup(ctx.store, run_id)
+    run = prompt_system(ctx, sid, backend, prompt_file=prompt, setup=setup)
+    runs = {"setup": run_id, "finetune": run_id}
+    adapter_dir = Path(adapter) if adapter else None
+    return replace(run, description=description, runs=runs, adapter_dir=adapter_dir)
 
 
-def finetuned_optimized(ctx: Context) -> SystemRun:
-    tuned = ctx.built.get("finetuned")
-    if tuned is None:
-        reason = ctx.reasons.get("finetuned", "not built")
-        raise NotPossible(f"needs the fine-tuned model, which is {reason}")
-    settings = ctx.preset.optimize_finetuned
-    search = _search(ctx, "finetuned-optimized", tuned.backend, settings, student=tuned.program)
-    action = "retrain the adapter, then re-run the optimizer"
-    setup = tuned.setup.plus(_search_setup(ctx, search, action), action)
-    run = _searched_system(ctx, "finetuned-optimized", search, tuned, setup)
-    return replace(run, adapter_dir=tuned.adapter_dir)
-
-
-def _check_trainable(ctx: Context) -> None:
+def check_trainable(ctx: Context) -> None:
     if ctx.model is None:
         raise NotPossible(f"backend '{ctx.base.name}' has no local weights to fine-tune")
     if not ModelSpec.parse(ctx.model).engine.trainable:
@@ -278,7 +209,7 @@ def _check_trainable(ctx: Context) -> None:
         raise NotPossible("the task has no train split to fine-tune on")
 
 
-def _train_setup(store: RunStore, run_id: str) -> Setup:
+def train_setup(store: RunStore, run_id: str) -> Setup:
     compute = store.get(run_id).read_json("metrics.json")["compute"]
     wall = float(compute["wall_s"])
     return Setup(
@@ -289,15 +220,6 @@ def _train_setup(store: RunStore, run_id: str) -> Setup:
         change_action="retrain the adapter",
         change_wall_s=wall,
     )
-
-
-STEPS: dict[str, Callable[[Context], SystemRun]] = {
-    "zero-shot": zero_shot,
-    "best-prompt": best_prompt,
-    "optimized-prompt": optimized_prompt,
-    "finetuned": finetuned,
-    "finetuned-optimized": finetuned_optimized,
-}
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -332,11 +254,11 @@ def _numel(shape: list[int]) -> int:
     return out
 
 
-def _step(sid: str, stage: str, done: int, total: int) -> dict[str, Any]:
+def step_event(sid: str, stage: str, done: int, total: int) -> dict[str, Any]:
     return {"event": "step", "system": sid, "stage": stage, "done": done, "total": total}
 
 
-def _train_event(sid: str, event: Mapping[str, Any]) -> dict[str, Any]:
+def train_event(sid: str, event: Mapping[str, Any]) -> dict[str, Any]:
     if event.get("event") == "step":
-        return _step(sid, "train", int(event["step"]), int(event["total"]))
+        return step_event(sid, "train", int(event["step"]), int(event["total"]))
     return {**event, "system": sid, "event": f"train-{event.get('event')}"}
