@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from tailorlm.metrics import get_metric
-from tailorlm.metrics._pandas_child import canonical
+from tailorlm.metrics._pandas_child import _landlock_abi, canonical
 from tailorlm.metrics.frames import results_match
 from tailorlm.metrics.pandas_exec import SandboxLimits, pandas_execution, run_code
 from tailorlm.types import Example
@@ -34,6 +36,15 @@ def secret(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("home") / "secret.txt"
     path.write_text("do not read")
     return path
+
+
+@pytest.fixture
+def outside():
+    """A world-writable folder outside the scratch one, as /tmp is: only the sandbox stops it."""
+    path = Path(tempfile.mkdtemp(prefix="tailor-outside-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path)
 
 
 def score(code: str, data: Path, gold: str = GOLD):
@@ -83,6 +94,95 @@ def test_escapes_and_runaways_score_zero_with_a_reason(data, secret, code, reaso
     assert secret.read_text() == "do not read"
 
 
+# Ways to create or change files outside the scratch folder, most of them calls that raise no
+# audit event (mknod, mkfifo...) and ways to get the real function back after it is replaced.
+FILE_ESCAPES = {
+    "mknod": "import os\nos.mknod('{out}/node')",
+    "mkfifo": "import os\nos.mkfifo('{out}/fifo')",
+    "posix.mknod": "import posix\nposix.mknod('{out}/node')",
+    "reload(os)": "import importlib, os\nimportlib.reload(os).mkfifo('{out}/fifo')",
+    "fresh posix": "import sys\ndel sys.modules['posix']\nimport posix\nposix.mkfifo('{out}/f')",
+    "_imp.create_builtin": "import _imp, importlib.util as u\n"
+    "_imp.create_builtin(u.find_spec('posix')).mkfifo('{out}/fifo')",
+    "module_from_spec": "import importlib.util as u\n"
+    "u.module_from_spec(u.find_spec('posix')).mkfifo('{out}/fifo')",
+    "supports_dir_fd": "import os\n"
+    "next(f for f in os.supports_dir_fd if f.__name__ == 'mkfifo')('{out}/fifo')",
+    "memfd_create": "import os\nos.memfd_create('x')",
+    "chroot": "import os\nos.chroot('.')",
+    "os.open": "import os\nos.open('{out}/f', os.O_CREAT | os.O_WRONLY)",
+    "os.open dir_fd": "import os\nfd = os.open('{out}', os.O_RDONLY)\n"
+    "os.open('f', os.O_CREAT | os.O_WRONLY, dir_fd=fd)",
+    "scratch dir_fd": "import os\nos.mkdir('sub')\nos.chdir('sub')\nfd = os.open('..', 0)\n"
+    "os.open('../f', os.O_CREAT | os.O_WRONLY, dir_fd=fd)",
+    "mkdir dir_fd": "import os\nos.mkdir('d', dir_fd=0)",
+    "makedirs": "import os\nos.makedirs('{out}/a/b')",
+    "link": "import os\nos.link('{secret}', 'here')",
+    "symlink": "import os\nos.symlink('{out}', 'there')",
+    "truncate": "import os\nos.truncate('{secret}', 0)",
+    "chmod": "import os\nos.chmod('{out}', 0o700)",
+    "chown": "import os\nos.chown('{out}', 0, 0)",
+    "utime": "import os\nos.utime('{secret}', (0, 0))",
+    "rename": "import os\nos.rename('{secret}', '{out}/moved')",
+    "replace": "import os\nos.replace('sales.csv', '{out}/moved')",
+    "rmdir": "import os\nos.rmdir('{out}')",
+    "setxattr": "import os\nos.setxattr('{secret}', 'user.x', b'1')",
+    "pidfd_open": "import os\nos.pidfd_open(os.getppid())",
+    "pidfd_send_signal": "import signal\nsignal.pidfd_send_signal(0, 0)",
+    "fork_exec": "import _posixsubprocess\n_posixsubprocess.fork_exec()",
+    "posix_spawn": "import os\nos.posix_spawn('/usr/bin/touch', ['touch', '{out}/s'], {{}})",
+    "fork": "import os\nos.fork()",
+    "kill": "import os\nos.kill(os.getppid(), 0)",
+    "sqlite3": "import sqlite3\nsqlite3.connect('{out}/x.db').execute('create table t (x)')",
+    "sqlite3 attach": "import sqlite3\n"
+    "sqlite3.connect(':memory:').execute(\"ATTACH '{out}/x' AS x\")",
+    "readline": "import readline\nreadline.write_history_file('{out}/history')",
+    "shutil.copy": "import shutil\nshutil.copy('sales.csv', '{out}/copy')",
+    "pathlib": "import pathlib\npathlib.Path('{out}/p').touch()",
+    "io.open": "import io\nio.open('{out}/io', 'w')",
+    "tempfile": "import tempfile\ntempfile.mkstemp(dir='{out}')",
+    "to_csv": "df.to_csv('{out}/x.csv')",
+    "np.save": "np.save('{out}/x.npy', np.arange(3))",
+}
+
+
+@pytest.mark.parametrize("code", FILE_ESCAPES.values(), ids=FILE_ESCAPES)
+def test_file_escapes_are_blocked_and_leave_nothing(data, secret, outside, code):
+    snippet = code.format(out=outside, secret=secret) + "\nresult = 1"
+    result = score(snippet, data)
+    assert result.value == 0.0
+    assert result.reason.startswith("blocked: "), result.reason
+    assert os.listdir(outside) == []
+    assert secret.read_text() == "do not read" and oct(outside.stat().st_mode)[-3:] == "777"
+
+
+def test_replaced_calls_leave_no_original_behind(data):
+    code = (
+        "import gc\nresult = [repr(o) for o in gc.get_objects()\n"
+        "    if type(o) is type(len) and o.__name__ in ('mknod', 'mkfifo', 'create_builtin')]"
+    )
+    run = run_code(code, data)
+    assert run.ok and run.result == {"type": "list", "values": []}
+
+
+def test_native_writes_stop_at_landlock(data, outside):
+    # pyarrow writes from C++: no audit event, only the kernel layer sees it.
+    pytest.importorskip("pyarrow")
+    if not _landlock_abi():
+        pytest.skip("this kernel has no Landlock")
+    run = run_code(f"import pyarrow as pa\npa.OSFile('{outside}/x', 'wb').write(b'1')", data)
+    assert "landlock" in run.layers
+    assert run.blocked and run.blocked[0].startswith("kernel("), run
+    assert os.listdir(outside) == []
+
+
+def test_landlock_leaves_the_scratch_folder_writable(data):
+    pytest.importorskip("pyarrow")
+    code = "import pyarrow as pa\npa.OSFile('x', 'wb').write(b'1')\nresult = open('x').read()"
+    run = run_code(code, data)
+    assert run.ok and run.result == {"type": "scalar", "value": "1"}, run
+
+
 def test_code_runs_in_a_scratch_folder_with_only_the_data(data, tmp_path):
     run = run_code(
         "import os\nopen('note.txt', 'w').write('x')\nresult = sorted(os.listdir('.'))", data
@@ -100,7 +200,7 @@ def test_network_is_refused_and_layers_are_reported(data):
     run = run_code("import socket\nresult = socket.gethostbyname('localhost')", data)
     assert not run.ok and run.blocked[0].startswith("socket.")
     # Best-effort kernel layers (a network namespace, root dropped) are reported, not assumed.
-    assert set(run.layers) <= {"netns", "nobody"}
+    assert set(run.layers) <= {"netns", "nobody", "landlock"}
 
 
 def test_registry_uses_stored_gold_result_and_data_resource(data):

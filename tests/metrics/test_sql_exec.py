@@ -1,15 +1,24 @@
 from __future__ import annotations
 
 import hashlib
+import pickle
+import resource
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from tailorlm.errors import MetricError
-from tailorlm.metrics import get_metric, resolve_db
-from tailorlm.metrics.sql_exec import is_ordered, run_sql, split_statements, sql_execution
+from tailorlm.metrics import get_metric, resolve_db, sql_exec
+from tailorlm.metrics.sql_exec import (
+    SqlResult,
+    is_ordered,
+    run_sql,
+    split_statements,
+    sql_execution,
+)
 from tailorlm.types import Example
 
 
@@ -73,9 +82,77 @@ def test_runaway_recursive_cte_is_stopped_by_timeout(db: Path):
     assert result.error is not None and result.error.startswith("timeout")
 
 
-def test_memory_bomb_is_an_error(db: Path):
-    result = run_sql(db, "SELECT randomblob(1000000000)")
-    assert result.error is not None and result.error.startswith("syntax/runtime error")
+def _chars(n: int, char: str = "a") -> str:
+    return f"printf('%.*c', {n}, '{char}')"
+
+
+def _rows(n: int) -> str:
+    return f"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < {n}) "
+
+
+# Single built-in calls the progress handler cannot interrupt, sized to take 3-8 s on the old
+# in-process sandbox (2 cores at load 2), and the memory bombs. BENCHMARKS.md: "Sandboxes".
+_LIKE = f"{_chars(80_000)} LIKE '%' || replace({_chars(24_000, 'x')}, 'x', 'a_') || 'b'"
+RESOURCE_ATTACKS = {
+    "printf precision": ("SELECT length(printf('%.*c', 1000000000, 'x'))", "timeout"),
+    "printf x5": ("SELECT " + " + ".join([f"length({_chars(200_000_000)})"] * 5), "timeout"),
+    "instr": (f"SELECT instr({_chars(1_000_000)}, {_chars(500_000)} || 'b')", "timeout"),
+    "replace": (f"SELECT replace({_chars(1_000_000)}, {_chars(500_000)} || 'b', '')", "timeout"),
+    "trim": (f"SELECT trim({_chars(60_000)}, {_chars(30_000, 'b')} || 'a')", "timeout"),
+    "like": (f"SELECT {_LIKE}", "timeout"),
+    "recursive cte": (_rows(10**12) + "SELECT count(*) FROM c", "timeout"),
+    "cross join": (_rows(100_000) + "SELECT count(*) FROM c a, c b, c d", "timeout"),
+    "group_concat": (_rows(10**9) + f"SELECT group_concat({_chars(1000)}) FROM c", "timeout"),
+    "randomblob": ("SELECT randomblob(1000000000)", "limit: string or blob too big"),
+    "zeroblob": ("SELECT zeroblob(1000000000)", "limit: string or blob too big"),
+    "72 MB reply": (_rows(8) + "SELECT zeroblob(9000000) FROM c", "limit: result larger"),
+    # ~1.5 s to fill the worker's 1 GiB here: on a slower machine the time limit comes first.
+    "90 GB result": (
+        _rows(10_000) + "SELECT zeroblob(9000000) FROM c",
+        ("limit: out of", "timeout"),
+    ),
+}
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+@pytest.mark.parametrize(("sql", "expected"), RESOURCE_ATTACKS.values(), ids=RESOURCE_ATTACKS)
+def test_resource_attacks_stop_in_time_with_bounded_memory(db: Path, sql, expected):
+    assert run_sql(db, "SELECT 1").ok  # an idle worker is ready before the clock starts
+    rss, start = _peak_rss_mb(), time.monotonic()
+    result = run_sql(db, sql, timeout_s=1.0)
+    assert time.monotonic() - start < 1.0 + 1.0
+    assert result.error is not None and result.error.startswith(expected), result.error
+    assert _peak_rss_mb() - rss < 100  # the values stayed in the worker
+    assert run_sql(db, "SELECT count(*) FROM t").rows == ((4,),)  # a killed worker is replaced
+
+
+def test_worker_that_died_while_idle_is_replaced(db: Path):
+    assert run_sql(db, "SELECT 1").ok
+    for worker in sql_exec._IDLE:
+        worker.proc.kill()
+        worker.proc.wait()
+    assert run_sql(db, "SELECT 2").rows == ((2,),)
+
+
+def test_concurrent_callers_each_get_a_worker(db: Path):
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda i: run_sql(db, f"SELECT {i}, count(*) FROM t"), range(8)))
+    assert [r.rows for r in results] == [((i, 4),) for i in range(8)]
+
+
+def test_a_worker_that_cannot_start_is_a_metric_error(db: Path, monkeypatch):
+    monkeypatch.setattr(sql_exec, "_IDLE", [])
+    monkeypatch.setattr(sql_exec, "_BOOT", "raise SystemExit(3)")
+    with pytest.raises(MetricError, match="exit status 3"):
+        run_sql(db, "SELECT 1")
+
+
+def test_replies_cannot_smuggle_objects():
+    with pytest.raises(pickle.UnpicklingError, match="SqlResult"):
+        sql_exec._loads(pickle.dumps(SqlResult(None)))
 
 
 def test_too_many_rows(db: Path):

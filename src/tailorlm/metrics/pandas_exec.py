@@ -5,9 +5,11 @@ Generated code never runs in this process. Each answer gets a fresh `python -I` 
 _pandas_child.py) in a new scratch folder holding only a copy of the data file, with a minimal
 environment, resource limits (address space, CPU seconds, file size, open files, no new
 processes), no network where the kernel allows a new network namespace, root dropped to
-`nobody`, an audit hook that refuses sockets, processes, ctypes and files outside the scratch
-folder, and a wall-clock limit after which the whole process group is killed. README.md says
-what this does not stop.
+`nobody`, writes outside the scratch folder refused by the kernel where it has Landlock, the
+calls that raise no audit event (`os.mknod`, `os.mkfifo`...) replaced, an audit hook that
+refuses sockets, processes, ctypes, sqlite3 and files outside the scratch folder, and a
+wall-clock limit after which the whole process group is killed. README.md says what this does
+not stop.
 """
 
 from __future__ import annotations
