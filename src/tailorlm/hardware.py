@@ -62,7 +62,7 @@ def release_memory() -> None:
 
 
 @lru_cache(maxsize=1)
-def _malloc_trim():  # type: ignore[no-untyped-def]
+def _malloc_trim():
     import ctypes
     import ctypes.util
 

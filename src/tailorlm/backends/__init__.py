@@ -142,7 +142,7 @@ class LazyBackend:
             )
         return self._backend
 
-    def generate(self, batch, options=None):  # type: ignore[no-untyped-def]
+    def generate(self, batch, options=None):
         return self.loaded.generate(batch, options)
 
     def unload(self) -> None:
@@ -199,7 +199,7 @@ def _cuda_build() -> bool:
         return False
 
 
-def load_tokenizer(spec: str | ModelSpec | None = None):  # type: ignore[no-untyped-def]
+def load_tokenizer(spec: str | ModelSpec | None = None):
     """The model's tokenizer alone (for token statistics), with the same spec rules."""
     from tailorlm.backends.local import load_tokenizer as _load
 

@@ -58,7 +58,7 @@ def sdpa_packed(
     groups = getattr(module, "num_key_value_groups", 1)
     plain = attention_mask is None and kwargs.get("position_bias") is None
     if query.shape[2] != 1 or groups == 1 or not plain or kwargs.get("softcap") is not None:
-        return sdpa_attention_forward(  # type: ignore[no-any-return]
+        return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
     import torch

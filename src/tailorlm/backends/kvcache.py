@@ -57,7 +57,7 @@ def _layer_class() -> Any:
         return _CLASS
     from transformers.cache_utils import DynamicLayer
 
-    class GrowingLayer(DynamicLayer):  # type: ignore[misc]
+    class GrowingLayer(DynamicLayer):
         def __init__(self, reserve: int) -> None:
             super().__init__()
             self.reserve = max(1, reserve)

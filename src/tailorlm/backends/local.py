@@ -294,7 +294,7 @@ def _row_streamer(tokenizer: Any, rows: RowTexts) -> Any:
 
     eos = tokenizer.eos_token_id
 
-    class RowStreamer(BaseStreamer):  # type: ignore[misc]
+    class RowStreamer(BaseStreamer):
         def __init__(self) -> None:
             self.ids: list[list[int]] = [[] for _ in rows.rows]
             self.prompt_seen = False

@@ -19,7 +19,7 @@ def stop_criteria(tokenizer: Any, stops: Sequence[str]) -> Any:
     """A transformers `StoppingCriteria` for `stops` (non-empty strings)."""
     from transformers import StoppingCriteria
 
-    class StopStrings(StoppingCriteria):  # type: ignore[misc]
+    class StopStrings(StoppingCriteria):
         def __init__(self) -> None:
             self.stops = [s for s in dict.fromkeys(stops) if s]
             self.window = stop_window(self.stops)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from tailorlm.cli.errors import TailorGroup
-from tailorlm.cli.prompt_cmds import ApiKeyOpt
+from tailorlm.cli.options import ApiKeyOpt, ModelOpt, TaskArg
 
 app = typer.Typer(
     cls=TailorGroup,
@@ -50,14 +50,6 @@ def _setup(
     if not log.handlers:
         log.addHandler(logging.StreamHandler())
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
-
-
-ModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--model", "-m", help="smollm2-135m (default), a HF folder, a .gguf file or a hub id."
-    ),
-]
 
 
 @app.command("tasks")
@@ -102,7 +94,7 @@ def data_stats(
 
 @app.command("eval")
 def eval_cmd(
-    task: Annotated[str, typer.Argument(help="Built-in task name or task folder.")],
+    task: TaskArg,
     strategy: Annotated[
         str, typer.Option("--strategy", "-s", help="Prompt strategy name.")
     ] = "zero-shot",
@@ -191,14 +183,14 @@ def _task_path(path: str) -> str:
     return path
 
 
-def _token_counter(model: str | None):  # type: ignore[no-untyped-def]
+def _token_counter(model: str | None):
     from tailorlm.backends import load_tokenizer
 
     tokenizer = load_tokenizer(model)
     return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def _options(task, batch_size: int, max_new_tokens: int | None):  # type: ignore[no-untyped-def]
+def _options(task, batch_size: int, max_new_tokens: int | None):
     from tailorlm.experiments import default_max_tokens
     from tailorlm.types import GenerationOptions
 

@@ -11,20 +11,11 @@ from typing import Annotated, Any
 
 import typer
 
-from tailorlm.cli.prompt_cmds import ApiKeyOpt
+from tailorlm.cli.options import ApiKeyOpt, ModelOpt, TaskArg
 
 log = logging.getLogger("tailorlm")
 DEMO_TASK = "sql-sales"
 
-ModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--model",
-        "-m",
-        help="smollm2-135m (default), a HF folder, a .gguf file, a hub id, or an API model "
-        "openai:MODEL@BASE_URL (prompt systems only: its weights cannot be fine-tuned).",
-    ),
-]
 PresetOpt = Annotated[
     str,
     typer.Option("--preset", "-p", help="quick (minutes on a laptop CPU), standard or thorough."),
@@ -48,7 +39,7 @@ def register(app: typer.Typer) -> None:
 
 
 def compare_cmd(
-    task: Annotated[str, typer.Argument(help="Built-in task name or task folder.")],
+    task: TaskArg,
     model: ModelOpt = None,
     api_key: ApiKeyOpt = None,
     preset: PresetOpt = "quick",

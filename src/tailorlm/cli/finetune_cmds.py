@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from tailorlm.cli.options import ModelOpt
 from tailorlm.errors import ConfigError
 
 Event = dict[str, Any]
@@ -24,10 +25,7 @@ def register(app: typer.Typer) -> None:
 
 def finetune_cmd(
     task: Annotated[str | None, typer.Argument(help="Built-in task name or task folder.")] = None,
-    model: Annotated[
-        str | None,
-        typer.Option("--model", "-m", help="smollm2-135m (default), a HF folder, .gguf or hub id."),
-    ] = None,
+    model: ModelOpt = None,
     method: Annotated[str | None, typer.Option(help="lora (default) or full.")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Passes over train.")] = None,
     lr: Annotated[

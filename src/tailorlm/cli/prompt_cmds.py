@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from tailorlm.cli.errors import TailorGroup
+from tailorlm.cli.options import ApiKeyOpt, ModelOpt, TaskArg
 
 prompt_app = typer.Typer(
     cls=TailorGroup,
@@ -18,22 +19,6 @@ prompt_app = typer.Typer(
     no_args_is_help=True,
 )
 
-TaskArg = Annotated[str, typer.Argument(help="Built-in task name or task folder.")]
-ModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--model", "-m", help="smollm2-135m (default), a HF folder, a .gguf file or a hub id."
-    ),
-]
-# Never echoed or stored: runs record the model spec only.
-ApiKeyOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--api-key",
-        help="Key for an openai:MODEL@BASE_URL model (default: the OPENAI_API_KEY variable).",
-        show_default=False,
-    ),
-]
 PromptOpt = Annotated[
     Path | None, typer.Option("--prompt", help="A saved prompt program (YAML/JSON).")
 ]
@@ -234,7 +219,7 @@ def diff_cmd(
 # ---------------------------------------------------------------------------- helpers
 
 
-def _options(task, batch_size: int, max_new_tokens: int | None, seed: int):  # type: ignore[no-untyped-def]
+def _options(task, batch_size: int, max_new_tokens: int | None, seed: int):
     from tailorlm.experiments import default_max_tokens
     from tailorlm.types import GenerationOptions
 
@@ -243,7 +228,7 @@ def _options(task, batch_size: int, max_new_tokens: int | None, seed: int):  # t
     )
 
 
-def _resolve_program(task, prompt: Path | None, strategy: str | None, run: str | None = None):  # type: ignore[no-untyped-def]
+def _resolve_program(task, prompt: Path | None, strategy: str | None, run: str | None = None):
     from tailorlm.errors import TailorError
     from tailorlm.prompting.program import PromptProgram
     from tailorlm.prompting.strategies import get_strategy
@@ -257,7 +242,7 @@ def _resolve_program(task, prompt: Path | None, strategy: str | None, run: str |
     return get_strategy(strategy or "zero-shot")(task)
 
 
-def _program_file(task, prompt: Path | None, strategy: str | None, persona: str | None) -> Path:  # type: ignore[no-untyped-def]
+def _program_file(task, prompt: Path | None, strategy: str | None, persona: str | None) -> Path:
     """The program as a file: --prompt as given; otherwise (a strategy, or a changed persona)
     it is saved under the home folder first, so the run records it and the user can edit it
     and try again."""
@@ -274,7 +259,7 @@ def _program_file(task, prompt: Path | None, strategy: str | None, persona: str 
     return path
 
 
-def _with_persona(program, persona: str | None):  # type: ignore[no-untyped-def]
+def _with_persona(program, persona: str | None):
     from dataclasses import replace
 
     if persona is None:
@@ -288,7 +273,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:80] or "program"
 
 
-def _program_by_ref(ref: str):  # type: ignore[no-untyped-def]
+def _program_by_ref(ref: str):
     from tailorlm.optimize import PROGRAM_FILE
     from tailorlm.prompting.program import PromptProgram
     from tailorlm.store import RunStore
@@ -300,7 +285,7 @@ def _program_by_ref(ref: str):  # type: ignore[no-untyped-def]
     return PromptProgram.load(record.dir / name)
 
 
-def _overhead(task, path: Path, backend, split: str, limit: int) -> float:  # type: ignore[no-untyped-def]
+def _overhead(task, path: Path, backend, split: str, limit: int) -> float:
     from tailorlm.prompting.program import PromptProgram
     from tailorlm.prompting.requests import overhead_tokens
 
@@ -308,7 +293,7 @@ def _overhead(task, path: Path, backend, split: str, limit: int) -> float:  # ty
     return overhead_tokens(PromptProgram.load(path), backend, examples, task.resources())
 
 
-def _tested_by(store, task: str) -> dict[str, dict]:  # type: ignore[no-untyped-def]
+def _tested_by(store, task: str) -> dict[str, dict]:
     """optimize run id -> summary of the test eval of its winner."""
     linked = {}
     for record in store.list(kind="eval", task=task):

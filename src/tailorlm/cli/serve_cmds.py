@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from tailorlm.cli.options import ModelOpt
+
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve_cmd)
@@ -20,10 +22,7 @@ def serve_cmd(
             envvar="TAILOR_API_KEY", help="Require this Bearer token (or TAILOR_API_KEY)."
         ),
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option("--model", "-m", help="Base model: smollm2-135m (default), folder, .gguf."),
-    ] = None,
+    model: ModelOpt = None,
     batching: Annotated[bool, typer.Option(help="Batch concurrent chat requests.")] = True,
     max_batch: Annotated[int, typer.Option(min=1, help="Most requests per batch.")] = 8,
     batch_wait_ms: Annotated[

@@ -190,6 +190,6 @@ def response(model: str, answer: str, completion: Completion) -> ChatCompletion:
                 message=ChatMessageOut(content=answer),
                 finish_reason="length" if completion.finish_reason == "length" else "stop",
             )
-        ],  # type: ignore[arg-type]
+        ],
         usage=usage(completion),
     )

@@ -1,0 +1,25 @@
+"""Options several commands share, declared once (their help is what `--help` shows)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+MODEL_HELP = (
+    "smollm2-135m (default), a HF folder, a .gguf file or a hub id; llamacpp:MODEL for the "
+    "llama.cpp engine; openai:MODEL@BASE_URL for an OpenAI-compatible API (prompting only: its "
+    "weights cannot be fine-tuned)."
+)
+
+TaskArg = Annotated[str, typer.Argument(help="Built-in task name or task folder.")]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help=MODEL_HELP)]
+# Never echoed or stored: runs record the model spec only.
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        help="Key for an openai:MODEL@BASE_URL model (default: the OPENAI_API_KEY variable).",
+        show_default=False,
+    ),
+]
