@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -31,7 +31,6 @@ from tailorlm.paths import home
 PRICES_FILE = "prices.yaml"  # the user's override lives at $TAILOR_HOME/prices.yaml
 SELF_HOSTED, API, API_CACHED = "self-hosted", "api", "api-cached"
 SCENARIOS = (SELF_HOSTED, API, API_CACHED)
-Scenario = Literal["self-hosted", "api", "api-cached"]
 PER_1M = 1_000_000
 
 

@@ -1,4 +1,6 @@
-"""What the machine offers (L0, no heavy imports): native bf16 on the CPU, and the override.
+"""What the machine offers and how tailorlm uses it (L0, no heavy imports at module level): the
+device and precision a local model runs in, native bf16 on the CPU and its override, how many
+CPU threads a step uses, and the description a comparison records.
 
 PyTorch runs bf16 matmuls natively on CPUs with AVX512-BF16 or AMX (about 2.5x the float32
 throughput of the 135M model on a 2-core such CPU, measured in benchmarks/) and emulates them,
@@ -8,9 +10,13 @@ outputs bit for bit with a float32 run); `=1` forces bf16."""
 from __future__ import annotations
 
 import os
+import platform
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 CPU_BF16_ENV = "TAILOR_CPU_BF16"
 # oneDNN (PyTorch's CPU matmul library) keeps a compiled kernel for every matmul shape it has
@@ -101,3 +107,79 @@ def _cpu_times() -> tuple[int, int] | None:
     except (OSError, ValueError):
         return None
     return fields[3] + fields[4], sum(fields[:8])
+
+
+def pick_device(device: str | None = None) -> tuple[str, str]:
+    """Return (device, dtype name): the GPU in bf16 when it supports it; the CPU in bf16 when
+    it has native bf16 instructions (see `cpu_bf16`), else float32."""
+    if device is None or device.startswith("cuda"):
+        import torch  # only here: a named CPU device is answered without importing it
+
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if device.startswith("cuda"):
+            return device, "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+    return device, "bfloat16" if cpu_bf16() else "float32"
+
+
+def cpu_threads() -> int:
+    """Intra-op threads for CPU training: one per core that is not already busy. PyTorch's
+    OpenMP threads synchronise at every op, and on cores shared with other work each of those
+    waits costs a time slice (measured here: 2 threads on 2 loaded cores ran 7x slower than 1).
+    OMP_NUM_THREADS, when set (torchrun and accelerate launch set it), wins."""
+    import torch
+
+    if os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads()
+    return free_cores()
+
+
+@contextmanager
+def cpu_threads_fixed() -> Iterator[None]:
+    """On a CPU, choose the intra-op thread count once, before this process adds load of its
+    own, and keep it for every step. PyTorch's OpenMP threads wait on each other at every op, so
+    2 threads on 2 cores that other work also uses run many times slower than 1 (measured here:
+    one request took 38 s instead of 3). Fine-tuning picks its threads from the load average,
+    which by then counts this process's own generation; OMP_NUM_THREADS makes it keep ours."""
+    import torch
+
+    if torch.cuda.is_available() or os.environ.get("OMP_NUM_THREADS"):
+        yield
+        return
+    before = torch.get_num_threads()
+    threads = cpu_threads()
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        os.environ.pop("OMP_NUM_THREADS", None)
+        torch.set_num_threads(before)
+
+
+def machine() -> dict[str, Any]:
+    """The machine the local steps ran on (what a comparison records)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    if torch.cuda.is_available():
+        name = torch.cuda.get_device_name(0)
+        return {"device": "cuda", "name": name, "threads": threads, "gpu": name}
+    cpu = f"{os.cpu_count()}-core {platform.machine()} CPU"
+    model_name = _cpu_model()
+    return {
+        "device": "cpu",
+        "name": f"{cpu} ({model_name})" if model_name else cpu,
+        "threads": threads,
+        "gpu": None,
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""

@@ -179,8 +179,7 @@ def test_cpu_threads_are_chosen_once_from_the_load_before_the_run(monkeypatch):
     import torch
 
     from tailorlm import hardware
-    from tailorlm.compare.runner import cpu_threads_fixed
-    from tailorlm.finetune.train import cpu_threads
+    from tailorlm.hardware import cpu_threads, cpu_threads_fixed
 
     if torch.cuda.is_available():
         pytest.skip("GPU: threads are left alone")

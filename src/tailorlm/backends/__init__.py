@@ -57,7 +57,7 @@ def _load_http(spec: ModelSpec, *, device: str | None, adapter: Any, api_key: An
 
 
 def _local_run_key(spec: ModelSpec, device: str | None) -> str:
-    from tailorlm.backends.local import pick_device
+    from tailorlm.hardware import pick_device
 
     if device is None and not _cuda_build():
         device = "cpu"  # known without importing torch: a reused run stays a sub-second lookup

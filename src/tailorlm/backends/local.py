@@ -22,22 +22,10 @@ from tailorlm.backends.prefix import PrefixCache, layout
 from tailorlm.backends.stops import ends_a_stop, stop_criteria, stop_window
 from tailorlm.backends.streaming import OnText, RowTexts
 from tailorlm.errors import ModelError
-from tailorlm.hardware import cpu_bf16
+from tailorlm.hardware import pick_device
 from tailorlm.types import Completion, GenerationOptions, Messages
 
 log = logging.getLogger("tailorlm")
-
-
-def pick_device(device: str | None = None) -> tuple[str, str]:
-    """Return (device, dtype name): the GPU in bf16 when it supports it; the CPU in bf16 when
-    it has native bf16 instructions (see tailorlm.hardware), else float32."""
-    if device is None or device.startswith("cuda"):
-        import torch  # only here: a named CPU device is answered without importing it
-
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if device.startswith("cuda"):
-            return device, "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
-    return device, "bfloat16" if cpu_bf16() else "float32"
 
 
 def default_decoder(device: str) -> str:

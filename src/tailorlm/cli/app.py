@@ -72,7 +72,7 @@ def data_validate(
     from tailorlm.cli import render
     from tailorlm.tasks import validate_task
 
-    report = validate_task(_task_path(path), allow_overlap=allow_overlap)
+    report = validate_task(path, allow_overlap=allow_overlap)
     render.validation_report(report)
     if report.errors:
         raise typer.Exit(1)
@@ -177,10 +177,6 @@ def rm_cmd(run: Annotated[str, typer.Argument(help="Run id or unique prefix.")])
     from tailorlm.store import RunStore
 
     typer.echo(f"deleted {RunStore().delete(run)}")
-
-
-def _task_path(path: str) -> str:
-    return path
 
 
 def _token_counter(model: str | None):

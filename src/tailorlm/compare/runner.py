@@ -9,11 +9,7 @@ and never looks complete (its folder keeps the `.tmp-` name until `comparison.js
 from __future__ import annotations
 
 import logging
-import os
-import platform
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,7 +33,7 @@ from tailorlm.compare.systems import (
 from tailorlm.config import run_config
 from tailorlm.errors import TailorError
 from tailorlm.experiments import default_max_tokens
-from tailorlm.hardware import release_memory
+from tailorlm.hardware import cpu_threads_fixed, machine, release_memory
 from tailorlm.store import RunStore
 from tailorlm.store.steps import artifact, open_step
 from tailorlm.tasks import Task, load_task
@@ -140,7 +136,7 @@ def _context(
         seed=preset.optimize.seed,
     )
     emit = progress or (lambda _event: None)
-    return Context(task, preset, store, model, base, options, hardware()["device"], emit)
+    return Context(task, preset, store, model, base, options, machine()["device"], emit)
 
 
 def _compare(ctx: Context, run_id: str, model: str, started: float) -> dict[str, Any]:
@@ -160,7 +156,7 @@ def _compare(ctx: Context, run_id: str, model: str, started: float) -> dict[str,
         "preset": ctx.preset.name,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "wall_s": None,  # set last, below
-        "hardware": hardware(),
+        "hardware": machine(),
         "split": "test",
         "n_examples": len(examples),
         "example_ids": [ex.id for ex in examples],
@@ -255,57 +251,3 @@ def _short_summary(comparison: dict[str, Any]) -> dict[str, Any]:
         "best": best["id"] if best else None,
         "wall_s": comparison["wall_s"],
     }
-
-
-@contextmanager
-def cpu_threads_fixed() -> Iterator[None]:
-    """On a CPU, choose the intra-op thread count once, before this process adds load of its
-    own, and keep it for every step. PyTorch's OpenMP threads wait on each other at every op, so
-    2 threads on 2 cores that other work also uses run many times slower than 1 (measured here:
-    one request took 38 s instead of 3). Fine-tuning picks its threads from the load average,
-    which by then counts this process's own generation; OMP_NUM_THREADS makes it keep ours."""
-    import torch
-
-    if torch.cuda.is_available() or os.environ.get("OMP_NUM_THREADS"):
-        yield
-        return
-    from tailorlm.finetune.train import cpu_threads
-
-    before = torch.get_num_threads()
-    threads = cpu_threads()
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        os.environ.pop("OMP_NUM_THREADS", None)
-        torch.set_num_threads(before)
-
-
-def hardware() -> dict[str, Any]:
-    """The machine the local steps ran on."""
-    import torch
-
-    threads = torch.get_num_threads()
-    if torch.cuda.is_available():
-        name = torch.cuda.get_device_name(0)
-        return {"device": "cuda", "name": name, "threads": threads, "gpu": name}
-    cpu = f"{os.cpu_count()}-core {platform.machine()} CPU"
-    model_name = _cpu_model()
-    return {
-        "device": "cpu",
-        "name": f"{cpu} ({model_name})" if model_name else cpu,
-        "threads": threads,
-        "gpu": None,
-    }
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""

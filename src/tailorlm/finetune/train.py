@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,7 +31,7 @@ from tailorlm.finetune.modeling import (
     load_model,
     param_counts,
 )
-from tailorlm.hardware import free_cores
+from tailorlm.hardware import cpu_threads
 from tailorlm.types import EventFn
 
 TRAIN_LOG, DEV_LOG = "train_log.jsonl", "dev_log.jsonl"
@@ -102,18 +101,6 @@ def make_accelerator(precision: str) -> Any:
     # train several runs, e.g. a float32 and a bf16 one in the same test session.
     AcceleratorState._reset_state(reset_partial_state=False)
     return Accelerator(mixed_precision="bf16" if precision == "bf16" else "no", cpu=cpu)
-
-
-def cpu_threads() -> int:
-    """Intra-op threads for CPU training: one per core that is not already busy. PyTorch's
-    OpenMP threads synchronise at every op, and on cores shared with other work each of those
-    waits costs a time slice (measured here: 2 threads on 2 loaded cores ran 7x slower than 1).
-    OMP_NUM_THREADS, when set (torchrun and accelerate launch set it), wins."""
-    import torch
-
-    if os.environ.get("OMP_NUM_THREADS"):
-        return torch.get_num_threads()
-    return free_cores()
 
 
 def train(job: TrainJob, accelerator: Any, log: EventFn | None = None) -> TrainResult:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from tailorlm.advisor import Advice, Evidence, Situation, advise
-from tailorlm.backends.spec import ModelSpec
 from tailorlm.costs import (
     API,
     SCENARIOS,
@@ -19,7 +18,6 @@ from tailorlm.costs import (
     break_even,
     system_cost,
 )
-from tailorlm.errors import TailorError
 from tailorlm.report.evidence import evidence_of, paired_test, significant
 from tailorlm.report.schema import Comparison, System, parse_comparison
 
@@ -113,24 +111,13 @@ def best_finetuned(comparison: Comparison) -> System | None:
     return best if significant(paired_test(comparison, best.id, plain.id)) else plain
 
 
-def api_model_name(model: str | None) -> str | None:
-    """The provider's model name when the comparison ran on an API engine (for its prices)."""
-    if not model:
-        return None
-    try:
-        spec = ModelSpec.parse(model)
-    except TailorError:
-        return None
-    return spec.engine.pricing(spec) if spec.engine.api else None
-
-
 def _costs(parsed: Comparison, prices: PriceTable) -> dict[str, dict[str, Cost]]:
     costs = {
         s.id: {sc: system_cost(usage_of(parsed, s), prices, sc) for sc in SCENARIOS}
         for s in parsed.systems
         if s.ok
     }
-    if api_model_name(parsed.model):
+    if parsed.api_model:
         # Measured through a provider's API: there is no machine of the user's to price.
         unpriced = Cost(None, None, "the model is served by an API")
         for by_scenario in costs.values():
@@ -160,7 +147,7 @@ def build_report(comparison: dict[str, Any], prices: PriceTable | None = None) -
     parsed = parse_comparison(comparison, comparison.get("run_id") or "comparison.json")
     prices = prices or PriceTable.load()
     # A comparison run against an API model is priced at that model's prices if listed.
-    prices = prices.using(api_model_name(parsed.model) or prices.api_model)
+    prices = prices.using(parsed.api_model or prices.api_model)
     costs = _costs(parsed, prices)
     ref = prompt_reference(parsed)
     break_evens = _break_evens(parsed, costs, ref)

@@ -2,20 +2,23 @@
 
 Rows that can be measured are filled from the comparison and the cost model; the qualitative
 rows (access, effort, personalization, use case, reuse) are the system's registered texts,
-stored with the comparison. A system that did
-not run shows its reason in the quality row and a dash elsewhere.
+stored with the comparison. A system that did not run shows its reason in the quality row and
+a dash elsewhere.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tailorlm.costs import SELF_HOSTED
-from tailorlm.report.build import Report, api_model_name
 from tailorlm.report.evidence import paired_test
 from tailorlm.report.fmt import count, duration, money, pct, size
 from tailorlm.report.schema import System
+
+if TYPE_CHECKING:  # renderers read a Report; build.py imports them, not the reverse
+    from tailorlm.report.build import Report
 
 DASH = "—"
 
@@ -116,7 +119,7 @@ def _cost_1000(report: Report, s: System) -> str:
     order = [report.scenario, *(sc for sc in by_scenario if sc != report.scenario)]
     for scenario in order:
         cost = by_scenario[scenario]
-        if scenario == SELF_HOSTED and api_model_name(report.comparison.model):
+        if scenario == SELF_HOSTED and report.comparison.api_model:
             continue  # served by an API: no machine of the user's to price
         label = report.prices.api_model if scenario == "api" else scenario
         if scenario == "api-cached":

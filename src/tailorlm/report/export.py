@@ -4,10 +4,12 @@ from it (costs per scenario, break-even volumes, the criteria table, the recomme
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tailorlm.report.build import Report
 from tailorlm.report.criteria import criteria_rows
+
+if TYPE_CHECKING:  # renderers read a Report; build.py imports them, not the reverse
+    from tailorlm.report.build import Report
 
 EXPORT_SCHEMA = 1
 

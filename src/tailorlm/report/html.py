@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from tailorlm.costs import API, API_CACHED, SCENARIOS, SELF_HOSTED
-from tailorlm.report.build import Report
 from tailorlm.report.criteria import criteria_rows
 from tailorlm.report.fmt import SYMBOLS
+
+if TYPE_CHECKING:  # renderers read a Report; build.py imports them, not the reverse
+    from tailorlm.report.build import Report
 
 
 def _asset(name: str) -> Markup:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from tailorlm.report.build import Report
+from typing import TYPE_CHECKING
+
 from tailorlm.report.criteria import criteria_rows
 from tailorlm.report.fmt import pct
+
+if TYPE_CHECKING:  # renderers read a Report; build.py imports them, not the reverse
+    from tailorlm.report.build import Report
 
 
 def _cell(text: str, winner: bool) -> str:

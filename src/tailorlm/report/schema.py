@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tailorlm.errors import StoreError
+from tailorlm.errors import StoreError, TailorError
 
 
 class _Read(BaseModel):
@@ -159,6 +159,19 @@ class Comparison(_Read):
     learning_curve: list[CurvePoint] = Field(default_factory=list)
     loss_curve: LossCurve | None = None
     items: list[Item] = Field(default_factory=list)
+
+    @property
+    def api_model(self) -> str | None:
+        """The provider's model name when the comparison ran on an API engine (its prices)."""
+        from tailorlm.backends.spec import ModelSpec
+
+        if not self.model:
+            return None
+        try:
+            spec = ModelSpec.parse(self.model)
+        except TailorError:
+            return None
+        return spec.engine.pricing(spec) if spec.engine.api else None
 
     def system(self, system_id: str) -> System | None:
         return next((s for s in self.systems if s.id == system_id), None)

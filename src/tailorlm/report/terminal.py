@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from tailorlm.report.build import Report
 from tailorlm.report.criteria import criteria_rows
+
+if TYPE_CHECKING:  # renderers read a Report; build.py imports them, not the reverse
+    from tailorlm.report.build import Report
 
 WINNER = "★"
 # Below this many columns per system the criteria table folds its cells into slivers of a few

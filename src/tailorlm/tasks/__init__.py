@@ -2,7 +2,6 @@
 
 from tailorlm.tasks.loader import BUILTIN_DIR, SPLITS, Task, resolve_task
 from tailorlm.tasks.validate import (
-    KNOWN_METRICS,
     ValidationReport,
     list_builtin_tasks,
     load_task,
@@ -12,7 +11,6 @@ from tailorlm.tasks.validate import (
 
 __all__ = [
     "BUILTIN_DIR",
-    "KNOWN_METRICS",
     "SPLITS",
     "Task",
     "ValidationReport",

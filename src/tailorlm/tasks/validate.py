@@ -39,13 +39,6 @@ from tailorlm.types import Example
 
 log = logging.getLogger(__name__)
 
-# The metrics registry (tailorlm.metrics) is the source of truth; this copy keeps tasks/ at L1
-# without importing metrics/, and a test in tests/metrics keeps the two in sync.
-KNOWN_METRICS = frozenset(
-    {"sql_execution", "exact_match", "sql_exact_match", "classification"}
-    | {"label_fields", "report_bullets", "explanation", "pandas_execution"}
-)
-
 _OPTIONAL_SPLITS = {
     "train": "fine-tuning and few-shot prompting need train examples",
     "dev": "prompt search and early stopping need dev examples",
@@ -193,9 +186,11 @@ def _pydantic_error(path: Path, err: Mapping[str, Any]) -> ConfigError:
 
 
 def _metric_errors(config: TaskConfig, root: Path) -> list[TailorError]:
-    if config.metric in KNOWN_METRICS:
+    from tailorlm.metrics import METRIC_NAMES  # the registry (metrics/ never imports tasks/)
+
+    if config.metric in METRIC_NAMES:
         return []
-    hint = f"known metrics: {', '.join(sorted(KNOWN_METRICS))}"
+    hint = f"known metrics: {', '.join(sorted(METRIC_NAMES))}"
     msg = f"unknown metric '{config.metric}'"
     return [config_error(root / "task.yaml", msg, field="metric", hint=hint)]
 
