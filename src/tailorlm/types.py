@@ -49,15 +49,23 @@ class Completion:
 
 @dataclass(frozen=True)
 class Score:
-    """A metric's verdict on one prediction. `value` in [0, 1]; `reason` explains a 0."""
+    """A metric's verdict on one prediction. `value` in [0, 1]; `reason` explains a 0.
+    `well_formed`: the answer had the task's form (SQL that ran, code that set a result, a
+    known label) even if it was wrong; a passed answer always has. The prompt optimizer breaks
+    ties with it, so a metric that can tell should say."""
 
     value: float
     reason: str = ""
     details: Mapping[str, Any] = field(default_factory=dict)
+    well_formed: bool = False
 
     @property
     def passed(self) -> bool:
         return self.value >= 1.0
+
+    @property
+    def has_form(self) -> bool:
+        return self.passed or self.well_formed
 
 
 # Callback and metric shapes, declared once for every layer.

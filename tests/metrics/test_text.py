@@ -73,3 +73,15 @@ def test_sql_exact_match():
 def test_registry_text_metrics(name):
     example = Example(id="1", inputs={"question": "q"}, output="SELECT a FROM t")
     assert get_metric(name)("select a from t", example, {}).passed
+
+
+def test_score_says_whether_the_answer_had_the_tasks_form():
+    """The optimizer breaks ties on `well_formed` (it used to read `reason == "mismatch"`, a
+    convention no metric author was told)."""
+    from tailorlm.types import Score
+
+    wrong = exact_match("b", "a")
+    assert wrong.reason == "mismatch" and wrong.well_formed and wrong.has_form
+    assert exact_match("a", "a").has_form  # a passed answer has the form
+    assert not Score(0.0, reason="mismatch").has_form  # said only in the reason: not counted
+    assert Score(0.0, reason="my own words", well_formed=True).has_form

@@ -39,7 +39,7 @@ def label_match(prediction: str, gold: str, labels: Sequence[str] | None = None)
         pred = extracted
     if pred == target:
         return Score(1.0, details={"label": pred})
-    return Score(0.0, reason="mismatch", details={"label": pred[:200], "gold": target})
+    return Score(0.0, "mismatch", {"label": pred[:200], "gold": target}, well_formed=True)
 
 
 def _normalized_pairs(preds: Sequence[str], golds: Sequence[str]) -> list[tuple[str, str]]:

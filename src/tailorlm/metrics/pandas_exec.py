@@ -182,4 +182,4 @@ def pandas_execution(
         return Score(0.0, reason=reason[:300], details=details)
     if results_match(run.result, expected, ordered=ordered):
         return Score(1.0, details=details)
-    return Score(0.0, reason="mismatch", details={**details, "result": str(run.result)[:200]})
+    return Score(0.0, "mismatch", {**details, "result": str(run.result)[:200]}, well_formed=True)

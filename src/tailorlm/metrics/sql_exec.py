@@ -444,4 +444,4 @@ def sql_execution(
     details.update(pred_rows=len(pred_result.rows), ordered=ordered)
     if results_match(pred_result.rows, gold_result.rows, ordered=ordered):
         return Score(1.0, details=details)
-    return Score(0.0, reason="mismatch", details=details)
+    return Score(0.0, reason="mismatch", details=details, well_formed=True)

@@ -28,7 +28,8 @@ def normalize_text(s: str) -> str:
 def _match(pred: str, gold: str) -> Score:
     if pred == gold:
         return Score(1.0)
-    return Score(0.0, reason="mismatch", details={"prediction": pred[:200], "gold": gold[:200]})
+    details = {"prediction": pred[:200], "gold": gold[:200]}
+    return Score(0.0, reason="mismatch", details=details, well_formed=True)
 
 
 def exact_match(prediction: str, gold: str) -> Score:

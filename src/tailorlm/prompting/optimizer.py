@@ -226,7 +226,7 @@ class _Search:
         return ItemOutcome(
             s.example.id,
             score.value,
-            float(score.passed or score.reason == "mismatch"),
+            float(score.has_form),
             score.reason,
             s.prediction,
             comp.text,

@@ -14,7 +14,7 @@ from tailorlm.prompting.schedule import Rung
 class ItemOutcome:
     id: str
     score: float
-    well_formed: float  # secondary signal: 1 when the answer passed or was only wrong
+    well_formed: float  # secondary signal: 1 when the answer had the task's form (Score.has_form)
     reason: str
     prediction: str
     output: str
