@@ -47,6 +47,7 @@ def run_eval(
     task: str | Path | Task,
     *,
     model: ModelLike = None,
+    program: PromptProgram | None = None,
     strategy: str = "zero-shot",
     prompt_file: str | Path | None = None,
     split: str = "test",
@@ -57,9 +58,10 @@ def run_eval(
     progress: ProgressFn | None = None,
 ) -> EvalOutcome:
     """Evaluate one system on one split and store it as a run (or return the stored one).
-    `model` is a spec (default smollm2-135m), a ModelSpec or a ready Backend."""
+    `model` is a spec (default smollm2-135m), a ModelSpec or a ready Backend; the prompt is
+    `program` if given, else the program file `prompt_file`, else the built-in `strategy`."""
     task = task if isinstance(task, Task) else load_task(task)
-    program = resolve_program(task, strategy, prompt_file)
+    program = program or resolve_program(task, strategy, prompt_file)
     options = options or GenerationOptions(max_new_tokens=default_max_tokens(task))
     examples = task.split(split)[:limit] if limit else task.split(split)
     backend = as_backend(model)

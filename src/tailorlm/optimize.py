@@ -89,15 +89,9 @@ def optimize_prompt(
         task, backend, student, proposer, settings, options, store, config, reuse, progress
     )
     program_path = record.dir / PROGRAM_FILE
-    tested = _test_once(task, backend, program_path, options, store, test_limit) if test else None
-    return OptimizeOutcome(
-        record.id,
-        dict(record.summary),
-        PromptProgram.load(program_path),
-        program_path,
-        reused,
-        tested,
-    )
+    winner = PromptProgram.load(program_path)
+    tested = _test_once(task, backend, winner, options, store, test_limit) if test else None
+    return OptimizeOutcome(record.id, dict(record.summary), winner, program_path, reused, tested)
 
 
 def optimize_config(
@@ -214,7 +208,7 @@ def _short_summary(result: OptimizationResult) -> dict[str, Any]:
 def _test_once(
     task: Task,
     backend: Backend,
-    program_path: Path,
+    program: PromptProgram,
     options: GenerationOptions,
     store: RunStore,
     limit: int | None,
@@ -223,7 +217,7 @@ def _test_once(
     return run_eval(
         task,
         model=backend,
-        prompt_file=program_path,
+        program=program,
         split="test",
         limit=limit,
         options=options,

@@ -13,10 +13,10 @@ import numpy as np
 from tailorlm.backends import engine_of
 from tailorlm.backends.base import Backend
 from tailorlm.config import run_config
-from tailorlm.prompting.program import PromptProgram
 from tailorlm.prompting.requests import build_messages, overhead_tokens
 from tailorlm.store import RunStore
 from tailorlm.store.steps import artifact, open_step
+from tailorlm.system import System
 from tailorlm.tasks import Task
 from tailorlm.types import Example, GenerationOptions
 
@@ -37,13 +37,13 @@ class LatencyProbe:
 
 def measure_latency(
     task: Task,
-    program: PromptProgram,
-    backend: Backend,
+    system: System,
     examples: list[Example],
     options: GenerationOptions,
     store: RunStore,
 ) -> LatencyProbe:
     """Time `examples` one request at a time (after the model is loaded); reuse a stored probe."""
+    program, backend = system.program, system.backend
     options = program.generation_options(replace(options, batch_size=1))
     config = run_config(
         KIND,

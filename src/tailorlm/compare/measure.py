@@ -108,11 +108,11 @@ def _per_request(run: SystemRun, probe: LatencyProbe | None) -> dict[str, Any]:
 
 
 def _artifacts(run: SystemRun, probe: LatencyProbe | None) -> dict[str, Any]:
-    program = json.dumps(run.program.to_dict(), sort_keys=True, default=str)
+    program = json.dumps(run.system.program.to_dict(), sort_keys=True, default=str)
     return {
         "prompt_tokens": probe.overhead_tokens if probe else None,
         "prompt_bytes": len(program.encode("utf-8")),
-        "adapter_bytes": adapter_bytes(run.adapter_dir),
+        "adapter_bytes": adapter_bytes(run.system.adapter_dir),
     }
 
 

@@ -229,7 +229,7 @@ def _probe(
         return None
     ctx.emit({"event": "step", "system": spec.id, "stage": "latency", "done": 0, "total": 1})
     try:
-        return measure_latency(ctx.task, run.program, run.backend, sample, ctx.options, ctx.store)
+        return measure_latency(ctx.task, run.system, sample, ctx.options, ctx.store)
     except Exception as exc:  # noqa: BLE001 - a measurement, not the system, went wrong
         log.warning("%s: latency not measured: %s", spec.id, exc)
         return None

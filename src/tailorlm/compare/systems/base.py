@@ -22,6 +22,7 @@ from tailorlm.experiments import EvalOutcome, resolve_program, run_eval
 from tailorlm.optimize import OptimizeOutcome, OptimizeSettings, optimize_prompt
 from tailorlm.prompting.program import PromptProgram
 from tailorlm.store import RunStore
+from tailorlm.system import System
 from tailorlm.tasks import Task
 from tailorlm.types import EventFn, GenerationOptions
 
@@ -60,12 +61,10 @@ class SystemRun:
     """A built and evaluated system: everything the comparison reports about it."""
 
     eval: EvalOutcome
-    program: PromptProgram
-    backend: Backend
+    system: System
     setup: Setup
     description: str
     runs: Mapping[str, str | None] = field(default_factory=dict)  # setup / finetune run ids
-    adapter_dir: Path | None = None
 
 
 @dataclass
@@ -93,22 +92,24 @@ def prompt_system(
     backend: Backend,
     *,
     strategy: str = "zero-shot",
-    prompt_file: Path | None = None,
+    program: PromptProgram | None = None,
     setup: Setup | None = None,
+    adapter_dir: Path | None = None,
 ) -> SystemRun:
-    program = resolve_program(ctx.task, strategy, prompt_file)
+    """`backend` with `program` (else the built-in `strategy`) evaluated on the test subset."""
+    program = program or resolve_program(ctx.task, strategy, None)
     outcome = run_eval(
         ctx.task,
         model=backend,
-        strategy=strategy,
-        prompt_file=prompt_file,
+        program=program,
         limit=ctx.preset.test_limit,
         options=ctx.options,
         store=ctx.store,
         progress=lambda done, total: ctx.emit(step_event(sid, "test", done, total)),
     )
     setup = setup or Setup(device=ctx.device)
-    return SystemRun(outcome, program, backend, setup, strategy, {"setup": None})
+    system = System(backend, program, adapter_dir)
+    return SystemRun(outcome, system, setup, program.name, {"setup": None})
 
 
 def search(
@@ -138,13 +139,16 @@ def searched_system(
 ) -> SystemRun:
     """The optimizer's winner on test. When it is exactly the program of `same_as` on the same
     model, that system's evaluation is the winner's too (no second, identical evaluation)."""
-    backend = same_as.backend if same_as else ctx.base
+    backend = same_as.system.backend if same_as else ctx.base
     runs = {"setup": search.run_id, **_finetune_run(same_as)}
     name = search.summary.get("strategy", search.program.name)
-    if same_as is not None and _same_program(search.program, same_as.program):
-        text = f"optimizer's winner: {name}, the same program as {same_as.program.name}"
+    if same_as is not None and _same_program(search.program, same_as.system.program):
+        text = f"optimizer's winner: {name}, the same program as {same_as.system.program.name}"
         return replace(same_as, setup=setup, description=text, runs=runs)
-    run = prompt_system(ctx, sid, backend, prompt_file=search.program_path, setup=setup)
+    adapter_dir = same_as.system.adapter_dir if same_as else None
+    run = prompt_system(
+        ctx, sid, backend, program=search.program, setup=setup, adapter_dir=adapter_dir
+    )
     return replace(run, description=f"optimizer's winner: {name}", runs=runs)
 
 
@@ -192,12 +196,12 @@ def trained_system(ctx: Context, sid: str, run_id: str, description: str) -> Sys
 
     _, adapter = adapter_path_for_run(run_id, ctx.store)
     backend = tuned_backend(run_id, ctx.model, ctx.store)
-    prompt = program_path_for_run(run_id, ctx.store)
+    program = PromptProgram.load(program_path_for_run(run_id, ctx.store))
     setup = train_setup(ctx.store, run_id)
-    run = prompt_system(ctx, sid, backend, prompt_file=prompt, setup=setup)
-    runs = {"setup": run_id, "finetune": run_id}
     adapter_dir = Path(adapter) if adapter else None
-    return replace(run, description=description, runs=runs, adapter_dir=adapter_dir)
+    run = prompt_system(ctx, sid, backend, program=program, setup=setup, adapter_dir=adapter_dir)
+    runs = {"setup": run_id, "finetune": run_id}
+    return replace(run, description=description, runs=runs)
 
 
 def check_trainable(ctx: Context) -> None:

@@ -30,7 +30,7 @@ def build(ctx: Context) -> SystemRun:
         progress=lambda event: ctx.emit(train_event(SPEC.id, event)),
     )
     run = trained_system(ctx, SPEC.id, outcome.run_id, "")
-    text = f"{ctx.preset.finetune.method} fine-tune, short prompt ({run.program.name})"
+    text = f"{ctx.preset.finetune.method} fine-tune, short prompt ({run.system.program.name})"
     return replace(run, description=text)
 
 

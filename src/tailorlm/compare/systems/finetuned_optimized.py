@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from tailorlm.compare.registry import SystemSpec, register_system
 from tailorlm.compare.systems.base import (
     Context,
@@ -17,11 +15,10 @@ from tailorlm.compare.systems.base import (
 def build(ctx: Context) -> SystemRun:
     tuned = ctx.built["finetuned"]  # the runner builds `builds_on` first
     settings = ctx.preset.optimize_finetuned
-    found = search(ctx, SPEC.id, tuned.backend, settings, student=tuned.program)
+    found = search(ctx, SPEC.id, tuned.system.backend, settings, student=tuned.system.program)
     action = "retrain the adapter, then re-run the optimizer"
     setup = tuned.setup.plus(search_setup(ctx, found, action), action)
-    run = searched_system(ctx, SPEC.id, found, tuned, setup)
-    return replace(run, adapter_dir=tuned.adapter_dir)
+    return searched_system(ctx, SPEC.id, found, tuned, setup)
 
 
 SPEC = register_system(
