@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from tailorlm.backends.http import OpenAIHTTPBackend
 from tailorlm.errors import ConfigError, ModelError
-from tailorlm.finetune.remote import KIND, chat_jsonl, parse_target, remote_finetune
+from tailorlm.finetune.remote import chat_jsonl, parse_target
+from tailorlm.remote_training import KIND, remote_finetune
 from tailorlm.server import ServerSettings, create_app
 from tailorlm.store import RunStore
 from tailorlm.tasks import load_task

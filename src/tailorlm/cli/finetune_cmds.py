@@ -117,7 +117,7 @@ def _remote(
     reuse: bool,
 ) -> None:
     from tailorlm.cli.render import console
-    from tailorlm.finetune.remote import remote_finetune
+    from tailorlm.remote_training import remote_finetune
 
     def on_event(event: Event) -> None:
         console.print(f"  {event['level']}: {event['message']}", highlight=False)
