@@ -17,7 +17,7 @@ LAYERS = {
     **dict.fromkeys(
         ("experiments", "optimize", "training", "remote_training", "learning_curve", "compare"), 4
     ),
-    **dict.fromkeys(("report", "advisor"), 5),
+    **dict.fromkeys(("report", "advisor", "verdict"), 5),
     **dict.fromkeys(("server", "cli", "__main__"), 6),
 }
 # Entry points run as `python -m`: they may reach the top layer.

@@ -14,10 +14,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tailorlm import verdict
+from tailorlm.metrics.power import Power
+
 Answer = Literal["prompt", "finetune", "both"]
+Verdict = Literal["prompt", "finetune", "both", "none"]  # "none": no approach to recommend
 Change = Literal["never", "rarely", "monthly", "weekly", "daily"]
 CHANGES: tuple[Change, ...] = ("never", "rarely", "monthly", "weekly", "daily")
-ANSWER_TEXT = {"prompt": "prompt engineering", "finetune": "fine-tuning", "both": "both"}
+ANSWER_TEXT = {
+    "prompt": "prompt engineering",
+    "finetune": "fine-tuning",
+    "both": "both",
+    "none": "none of the approaches",
+}
 # Days a fine-tune must pay back in: it is retrained whenever the requirements change.
 CHANGE_WINDOW_DAYS = {"never": 365, "rarely": 180, "monthly": 30, "weekly": 7, "daily": 1}
 ALPHA = 0.05
@@ -36,6 +45,7 @@ class Situation:
     budget_per_1000: float | None = None  # money per 1,000 requests
     change_frequency: Change | None = None
     standardized_output: bool | None = None
+    target: float | None = None  # the quality bar the task must reach (0-1)
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,25 @@ class Measured:
     ci: tuple[float, float] | None = None
     latency_p95_s: float | None = None
     cost_per_1000: float | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    """One measured system: its quality and whether it beats the baseline (paired test)."""
+
+    system: str
+    label: str
+    approach: Answer
+    quality: float
+    ci: tuple[float, float] | None = None
+    p_vs_baseline: float | None = None  # None: the baseline itself, or no test
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    n_train: int
+    score: float
+    ci: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -68,20 +97,28 @@ class Evidence:
     break_even_reason: str = ""
     scenario: str = "self-hosted"
     currency: str = "USD"
+    model: str | None = None
+    baseline: str | None = None
+    results: tuple[Result, ...] = ()  # every system that ran, in table order
+    power: Power | None = None  # of the key pair (best fine-tuned vs best prompt)
+    curve: tuple[CurvePoint, ...] = ()  # fine-tuning quality vs labelled rows
 
 
 @dataclass(frozen=True)
 class Advice:
-    answer: Answer
+    answer: Verdict
     basis: Literal["rules", "measurements"]
     reasons: tuple[str, ...]
     evidence: tuple[str, ...] = ()
     rule_of_thumb: Answer | None = None
     contradicted: bool = False
     notes: tuple[str, ...] = field(default=())
+    summary: str | None = None  # the headline when there is no method to recommend
 
     @property
     def headline(self) -> str:
+        if self.summary:
+            return self.summary
         text = f"Recommendation: {ANSWER_TEXT[self.answer]}"
         return text + (" (measured on your task)" if self.basis == "measurements" else "")
 
@@ -169,6 +206,9 @@ def _evidence_lines(e: Evidence) -> list[str]:
         lines.append(_gap_line(e))
     if e.finetune is not None:
         lines.append(_break_even_line(e))
+    if e.prompt is not None and e.finetune is not None:
+        sig = e.gap is not None and _significant(e)
+        lines += verdict.power_lines(e.power, e.prompt.label, e.finetune.label, sig)
     return lines
 
 
@@ -240,6 +280,49 @@ def _measured(s: Situation, e: Evidence) -> tuple[Answer, list[str]]:
     return switched, reasons + why
 
 
+def _no_method(s: Situation, e: Evidence) -> Advice | None:
+    """Nothing reaches the bar (with a target), or nothing works (without one): said first,
+    with no method recommended."""
+    if not e.results:
+        return None
+    lines = _evidence_lines(e)
+    if s.target is not None:
+        _, point, _ = verdict.bar_lines(e.results, s.target)
+        meets = [r for r in e.results if r.ci and r.ci[0] >= s.target]
+        if meets or point:
+            return None
+        best = max(e.results, key=lambda r: r.quality)
+        summary = (
+            f"No system reaches your bar of {verdict.pct(s.target)}: the best, {best.label}, "
+            f"scores {verdict.pct(best.quality)}"
+        )
+        closers = ("what would most likely close the gap:", *verdict.gap_closers(e, s.target, best))
+        return Advice("none", "measurements", closers, tuple(lines), summary=summary)
+    why = verdict.nothing_works(e.results, e.baseline)
+    if why is None:
+        return None
+    notes = (
+        "no method is recommended: none works measurably better on this model and task",
+        *verdict.without_a_method(e),
+    )
+    return Advice("none", "measurements", notes, tuple(lines), summary=why)
+
+
+def _within_bar(target: float, e: Evidence, answer: Answer) -> tuple[Answer, list[str]]:
+    """Which systems meet the bar; when the chosen side reaches it on nothing and the other
+    side does, the other side is chosen."""
+    meets, point, lines = verdict.bar_lines(e.results, target)
+    reaching = meets or point
+    if any(_family(r.approach) == _family(answer) for r in reaching):
+        return answer, lines
+    other = max(reaching, key=lambda r: r.quality)
+    lines.append(
+        f"{ANSWER_TEXT[answer]} reaches your bar with none of its systems; "
+        f"{other.label} does, so {ANSWER_TEXT[other.approach]} it is"
+    )
+    return other.approach, lines
+
+
 def advise(situation: Situation, evidence: Evidence | None = None) -> Advice:
     rule, rule_reasons = rule_of_thumb(situation)
     if evidence is None:
@@ -252,7 +335,13 @@ def advise(situation: Situation, evidence: Evidence | None = None) -> Advice:
         # Measurements cannot make the weights retrainable: a feasibility limit, not a preference.
         note = "you stated API-only access, so fine-tuning is out whatever was measured"
         return Advice("prompt", "rules", (note,), tuple(_evidence_lines(evidence)), rule)
+    first = _no_method(situation, evidence)
+    if first is not None:
+        return first
     answer, reasons = _measured(situation, evidence)
+    if situation.target is not None:
+        answer, bar = _within_bar(situation.target, evidence, answer)
+        reasons = bar + reasons
     contradicted = bool(rule_reasons) and _family(rule) != _family(answer)
     if contradicted:
         reasons.append(

@@ -32,6 +32,13 @@ class TaskConfig(_Strict):
     )
     role: str = Field("", description="Persona used by the `role`-style strategies.")
     labels: list[str] | None = Field(None, description="Allowed labels for classification tasks.")
+    target: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="The quality bar (0-1) the comparison's verdict holds every system to. Not "
+        "part of the data hash: changing it re-renders the verdict, it re-runs nothing.",
+    )
     resources: dict[str, str] = Field(
         default_factory=dict,
         description="Named files relative to the task folder; `db` is the default SQLite "

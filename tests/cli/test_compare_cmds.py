@@ -77,3 +77,20 @@ def test_without_the_report_layer_a_plain_table_is_shown(monkeypatch, capsys):
 def test_system_line_names_why_a_system_did_not_run(status, word):
     line = compare_cmds.system_line({"id": "finetuned", "status": status, "reason": "why"})
     assert line == f"- finetuned: {word}: why"
+
+
+def test_compare_holds_the_systems_to_the_target(monkeypatch):
+    real = compare.run_compare
+
+    def fake_compare(task, **kwargs):
+        kwargs["preset"] = tiny()
+        return real(task, **{**kwargs, "model": schema_and_demos_fake(load_task(task))})
+
+    monkeypatch.setattr(compare, "run_compare", fake_compare)
+    result = invoke("compare", "sql-sales", "--target", "0.99")
+    assert result.exit_code == 0, result.output
+    assert (
+        "your bar 99.0%" in result.output or "No system reaches your bar of 99.0%" in result.output
+    )
+    result = invoke("compare", "sql-sales", "--target", "1.5")
+    assert result.exit_code != 0  # a bar is a fraction

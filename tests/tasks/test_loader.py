@@ -207,3 +207,15 @@ def test_existing_folder_wins_over_builtin_name(tmp_path, monkeypatch, builtin_d
 
 def test_real_builtin_tasks_have_a_task_yaml():
     assert all(isinstance(t, Task) and t.builtin for t in list_builtin_tasks())
+
+
+def test_the_quality_bar_is_not_part_of_the_data_hash(tmp_path):
+    """`target:` only changes the verdict: raising the bar must not re-run every system."""
+    root = write_task(tmp_path / "t")
+    before = load_task(root).data_hash()
+    text = (root / "task.yaml").read_text()
+    (root / "task.yaml").write_text(text + "target: 0.8\n")
+    task = load_task(root)
+    assert task.config.target == 0.8 and task.data_hash() == before
+    (root / "task.yaml").write_text(text + "target: 0.9\ndescription: other\n")
+    assert load_task(root).data_hash() != before  # any other edit still counts

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tailorlm.cli.options import ApiKeyOpt, ModelOpt, TaskArg
+from tailorlm.cli.options import ApiKeyOpt, ModelOpt, TargetOpt, TaskArg
 
 log = logging.getLogger("tailorlm")
 DEMO_TASK = "sql-sales"
@@ -49,6 +49,7 @@ def compare_cmd(
         bool, typer.Option(help="Reuse an identical stored comparison (steps are reused anyway).")
     ] = True,
     out: OutOpt = None,
+    target: TargetOpt = None,
 ) -> None:
     """Measure zero-shot, the best hand-built prompt, the optimized prompt, the fine-tuned
     model and fine-tuned + optimized prompt side by side on TASK's test split."""
@@ -61,6 +62,7 @@ def compare_cmd(
         limit=limit,
         reuse=reuse,
         out=out,
+        target=target,
     )
 
 
@@ -84,7 +86,14 @@ def demo_cmd(
     )
 
 
-def _compare(task: str, *, out: Path | None, api_key: str | None, **kwargs: Any) -> None:
+def _compare(
+    task: str,
+    *,
+    out: Path | None,
+    api_key: str | None,
+    target: float | None = None,
+    **kwargs: Any,
+) -> None:
     from tailorlm.backends import as_backend
     from tailorlm.cli.render import console
     from tailorlm.compare import run_compare
@@ -96,7 +105,9 @@ def _compare(task: str, *, out: Path | None, api_key: str | None, **kwargs: Any)
     wall = outcome.comparison.get("wall_s") or 0.0
     note = " (reused stored comparison)" if outcome.reused else f" in {wall:.0f} s"
     console.print(f"run [bold]{outcome.run_id}[/bold]{note}", highlight=False)
-    html = show_report(outcome.comparison, out or outcome.run_dir)
+    # The bar as the task states it now (a reused comparison may have stored an older one).
+    bar = target if target is not None else outcome.comparison.get("target")
+    html = show_report(outcome.comparison, out or outcome.run_dir, bar)
     if html is not None:
         console.print(f"HTML report: {html}", highlight=False, soft_wrap=True)
     console.print(
@@ -106,7 +117,9 @@ def _compare(task: str, *, out: Path | None, api_key: str | None, **kwargs: Any)
     )
 
 
-def show_report(comparison: dict[str, Any], out_dir: Path) -> Path | None:
+def show_report(
+    comparison: dict[str, Any], out_dir: Path, target: float | None = None
+) -> Path | None:
     """The report layer's table and files; a plain table if it is missing or fails (the
     comparison is stored either way and `tailor report RUN` can render it later)."""
     from tailorlm.cli.render import console
@@ -117,7 +130,7 @@ def show_report(comparison: dict[str, Any], out_dir: Path) -> Path | None:
         fallback_table(comparison)
         return None
     try:
-        report = build_report(comparison)
+        report = build_report(comparison, target=target)
         paths = write_reports(report, out_dir)
         console.print(report.terminal())
     except Exception as exc:  # noqa: BLE001 - the measurements are stored; show them anyway

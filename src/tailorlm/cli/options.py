@@ -14,6 +14,16 @@ MODEL_HELP = (
 
 TaskArg = Annotated[str, typer.Argument(help="Built-in task name or task folder.")]
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help=MODEL_HELP)]
+TargetOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--target",
+        min=0.0,
+        max=1.0,
+        help="The quality bar (0-1, e.g. 0.8) the verdict holds every system to; default: the "
+        "task's `target:`.",
+    ),
+]
 # Never echoed or stored: runs record the model spec only.
 ApiKeyOpt = Annotated[
     str | None,

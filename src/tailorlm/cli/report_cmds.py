@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from tailorlm.cli.options import TargetOpt
 from tailorlm.errors import ConfigError
 
 T = TypeVar("T")
@@ -37,6 +38,7 @@ def report_cmd(
         Path | None, typer.Option(help="Folder for the files (default: the run's folder).")
     ] = None,
     prices: PricesOpt = None,
+    target: TargetOpt = None,
 ) -> None:
     """Re-render a stored comparison (table, recommendation, HTML/Markdown/JSON) from the store.
 
@@ -48,7 +50,7 @@ def report_cmd(
     from tailorlm.store import RunStore
 
     store = RunStore()
-    report = load_report(run, prices=PriceTable.load(prices), store=store)
+    report = load_report(run, prices=PriceTable.load(prices), store=store, target=target)
     console.print(report.terminal())
     chosen = [f for f, on in zip(FORMATS, (html, md, json_)) if on] or list(FORMATS)
     folder = out or store.get(run).dir
@@ -176,6 +178,7 @@ def advise_cmd(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the advice as JSON.")] = False,
     prices: PricesOpt = None,
+    target: TargetOpt = None,
 ) -> None:
     """Prompt engineering, fine-tuning or both? Rules of thumb, overruled by your measurements."""
     from tailorlm.advisor import Situation, advise
@@ -195,6 +198,7 @@ def advise_cmd(
         "budget_per_1000": budget,
         "change_frequency": changes,
         "standardized_output": standardized,
+        "target": target,
     }
     ask = sys.stdin.isatty() if interactive is None else interactive
     situation = Situation(**_fill(given, ask))

@@ -97,7 +97,9 @@ def run_compare(
     with opened as step, cpu_threads_fixed():
         if step.record is not None:
             done = step.record
-            return CompareOutcome(done.id, done.read_json(FILE), True, False, done.dir / FILE)
+            # The bar is not part of the measurement: a reused comparison takes today's.
+            comparison = {**done.read_json(FILE), "target": task.config.target}
+            return CompareOutcome(done.id, comparison, True, False, done.dir / FILE)
         writer = step.out
         ctx = _context(task, chosen, store, trainable, base, progress)
         comparison = _compare(ctx, writer.id, shown, started)
@@ -152,6 +154,7 @@ def _compare(ctx: Context, run_id: str, model: str, started: float) -> dict[str,
         "task": ctx.task.name,
         "task_kind": ctx.task.config.output_type,
         "metric": ctx.task.config.metric,
+        "target": ctx.task.config.target,
         "model": model,
         "preset": ctx.preset.name,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

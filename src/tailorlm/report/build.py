@@ -142,8 +142,17 @@ def _break_evens(
     }
 
 
-def build_report(comparison: dict[str, Any], prices: PriceTable | None = None) -> Report:
-    """The report of one `comparison.json` dict (docs/comparison-schema.md)."""
+def _target(given: float | None, comparison: dict[str, Any]) -> float | None:
+    stored = comparison.get("target")
+    return given if given is not None else (float(stored) if stored is not None else None)
+
+
+def build_report(
+    comparison: dict[str, Any], prices: PriceTable | None = None, target: float | None = None
+) -> Report:
+    """The report of one `comparison.json` dict (docs/comparison-schema.md). `target`: the
+    quality bar (0-1) the verdict holds the systems to; default: the one stored with the
+    comparison (the task's `target:`), if any."""
     parsed = parse_comparison(comparison, comparison.get("run_id") or "comparison.json")
     prices = prices or PriceTable.load()
     # A comparison run against an API model is priced at that model's prices if listed.
@@ -164,5 +173,5 @@ def build_report(comparison: dict[str, Any], prices: PriceTable | None = None) -
         prompt_ref=ref.id if ref else None,
         scenario=scenario,
         evidence=evidence,
-        advice=advise(Situation(), evidence),
+        advice=advise(Situation(target=_target(target, comparison)), evidence),
     )

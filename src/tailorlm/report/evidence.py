@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tailorlm.advisor import ALPHA, Evidence, Measured
+from tailorlm.advisor import ALPHA, CurvePoint, Evidence, Measured, Result
 from tailorlm.costs import BreakEven, Cost
+from tailorlm.metrics.power import Power, paired_power
 from tailorlm.report.schema import Comparison, ItemOutput, PairedTest, System
 
 
@@ -89,11 +90,50 @@ def evidence_of(
         finetune_unavailable=_unavailable(comparison) if finetune is None else None,
         scenario=scenario,
         currency=currency,
+        model=comparison.model,
+        baseline=comparison.baseline,
+        results=tuple(_result(comparison, s) for s in comparison.systems if s.ok),
+        curve=tuple(
+            CurvePoint(p.n_train, p.score, p.ci)
+            for p in comparison.learning_curve
+            if p.score is not None
+        ),
     )
     if prompt is None or finetune is None:
         return base
+    base = replace(base, power=key_pair_power(comparison, finetune.id, prompt.id))
     test = paired_test(comparison, finetune.id, prompt.id)
     return _with_test(base, finetune, prompt, test, break_evens.get(finetune.id, {}).get(scenario))
+
+
+def _result(comparison: Comparison, system: System) -> Result:
+    assert system.quality.score is not None
+    test = (
+        None
+        if system.id == comparison.baseline
+        else paired_test(comparison, system.id, comparison.baseline)
+    )
+    return Result(
+        system.id,
+        system.label,
+        system.approach,
+        system.quality.score,
+        system.quality.ci,
+        test.p_value if test else None,
+    )
+
+
+def key_pair_power(comparison: Comparison, a: str, b: str) -> Power | None:
+    """The power of the paired comparison of `a` and `b` on the rows both were scored on."""
+    pairs = [(it.outputs.get(a), it.outputs.get(b)) for it in comparison.items]
+    scores = [
+        (x.score, y.score)
+        for x, y in pairs
+        if x and y and x.score is not None and y.score is not None
+    ]
+    if len(scores) < 2:
+        return None
+    return paired_power([x for x, _ in scores], [y for _, y in scores])
 
 
 def _with_test(

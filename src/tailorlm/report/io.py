@@ -40,7 +40,11 @@ def write_reports(
 
 
 def load_report(
-    run: str, *, prices: PriceTable | None = None, store: RunStore | None = None
+    run: str,
+    *,
+    prices: PriceTable | None = None,
+    store: RunStore | None = None,
+    target: float | None = None,
 ) -> Report:
     """The report of a stored compare run (id or unique prefix), rendered with today's prices."""
     record = (store or RunStore()).get(run)
@@ -55,7 +59,7 @@ def load_report(
         )
     # The store's id is the one `tailor report`/`show` accept, so evidence cites that one.
     comparison = {**record.read_json(COMPARISON_FILE), "run_id": record.id}
-    return build_report(comparison, prices)
+    return build_report(comparison, prices, target)
 
 
 def find_compare_run(task: str, store: RunStore | None = None) -> str | None:
