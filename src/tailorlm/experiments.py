@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tailorlm.backends import ModelLike, as_backend, engine_of
+from tailorlm.backends import LazyBackend, ModelLike, as_backend, engine_of
 from tailorlm.backends.base import Backend
 from tailorlm.config import run_config
 from tailorlm.evaluation import EvalSummary, iter_results, summarize
@@ -76,6 +76,7 @@ def run_eval(
         task=task.name,
         model=backend.name,
         reuse=reuse,
+        before_start=lambda: load_now(backend),
     )
     with opened as step:
         if step.record is not None:
@@ -89,6 +90,13 @@ def run_eval(
         writer.write_json(PROGRAM_FILE, program.to_dict())
         writer.set_summary(_short_summary(summary, split, program.name))
     return EvalOutcome(writer.id, summary, reused=False, resumed=step.resumed, config=config)
+
+
+def load_now(backend: Backend) -> None:
+    """Load a lazy model before a new run folder exists: a bad model then fails with its own
+    error and leaves no failed run behind, while a reused run still never loads it."""
+    if isinstance(backend, LazyBackend):
+        _ = backend.loaded
 
 
 def _evaluate_into(

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -282,3 +284,78 @@ def test_validation_knows_every_registered_metric(tmp_path):
     for name in METRIC_NAMES:
         root = write_task(tmp_path / name, {"name": "t", "metric": name})
         assert not any("unknown metric" in str(e) for e in validate_task(root).errors)
+
+
+SQL_CONFIG = {"name": "toy-sql", "metric": "sql_execution", "output_type": "sql"}
+
+
+def _sqlite(path: Path, *, table: bool = True) -> Path:
+    with closing(sqlite3.connect(path)) as conn:
+        if table:
+            conn.execute("CREATE TABLE t (x)")
+        conn.commit()
+    return path
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"id,name\n1,x\n" * 200, "not a SQLite database (file is not a database)"),
+        (b"", "a SQLite database without tables"),
+        (None, "a SQLite database without tables"),  # a real SQLite file, no table in it
+    ],
+    ids=["csv-bytes", "empty-file", "no-tables"],
+)
+def test_database_resource_must_be_sqlite_with_a_table(tmp_path, content, message):
+    root = tmp_path / "t"
+    root.mkdir()
+    db = root / "shop.db"
+    if content is None:
+        _sqlite(db, table=False)
+    else:
+        db.write_bytes(content)
+    before = db.read_bytes()
+    report = validate_task(write_task(root, {**SQL_CONFIG, "resources": {"db": "shop.db"}}))
+    error = only_error(report)
+    assert isinstance(error, DataError) and error.path and error.path.endswith("shop.db")
+    assert message in str(error) and "resources.db" in (error.hint or "")
+    assert db.read_bytes() == before  # opened read-only
+    with pytest.raises(DataError, match="shop.db: "):
+        load_task(root)  # so `tailor eval` stops here, before any model loads
+
+
+def test_per_row_database_error_names_split_line_and_field(tmp_path):
+    root = tmp_path / "t"
+    root.mkdir()
+    _sqlite(root / "main.db")
+    (root / "other.db").write_bytes(b"not sqlite" * 100)
+    test = [
+        *rows("test", 2),
+        {"input": "q1", "output": "SELECT 1", "db": "other.db"},
+        {"input": "q2", "output": "SELECT 2", "db": "other.db"},  # the same file: one error
+        {"input": "q3", "output": "SELECT 3", "db": "db"},  # the resource: checked already
+    ]
+    config = {**SQL_CONFIG, "resources": {"db": "main.db"}}
+    error = only_error(validate_task(write_task(root, config, {"test.jsonl": test})))
+    assert isinstance(error, DataError)
+    assert error.path and error.path.endswith("test.jsonl")
+    assert (error.line, error.field) == (3, "db")
+    assert "other.db is not a SQLite database" in str(error)
+
+
+def test_real_sqlite_databases_validate(tmp_path):
+    root = tmp_path / "t"
+    root.mkdir()
+    _sqlite(root / "main.db")
+    _sqlite(root / "b.sqlite")
+    test = [{"input": f"q{i}", "output": "SELECT 1", "db": "b.sqlite"} for i in range(2)]
+    config = {**SQL_CONFIG, "resources": {"db": "main.db"}}
+    assert validate_task(write_task(root, config, {"test.jsonl": test})).ok
+
+
+def test_databases_of_tasks_without_sql_are_not_opened(tmp_path):
+    """Nothing reads them (no schema in the prompt, no query to run): placeholders are fine."""
+    root = tmp_path / "t"
+    root.mkdir()
+    (root / "main.db").write_bytes(b"placeholder")
+    assert validate_task(write_task(root, {**CONFIG, "resources": {"db": "main.db"}})).ok

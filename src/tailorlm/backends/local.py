@@ -316,8 +316,8 @@ def load_tokenizer(resolved: ResolvedModel) -> Any:
         tokenizer = AutoTokenizer.from_pretrained(
             resolved.path, local_files_only=_offline(resolved)
         )
-    except OSError as exc:
-        raise _load_error(resolved, exc) from exc
+    except _load_errors() as exc:
+        raise _load_error(resolved, exc, "tokenizer") from exc
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -335,8 +335,8 @@ def _load(resolved: ResolvedModel, device: str, dtype: str) -> tuple[Any, Any]:
             local_files_only=_offline(resolved),
             attn_implementation=decode_attention(device),
         )
-    except OSError as exc:
-        raise _load_error(resolved, exc) from exc
+    except _load_errors() as exc:
+        raise _load_error(resolved, exc, "model") from exc
     return tokenizer, model.to(device).eval()
 
 
@@ -418,10 +418,25 @@ def _should_merge(model: Any, dtype: str, wanted: bool | None) -> bool:
     return merge
 
 
-def _load_error(resolved: ResolvedModel, exc: OSError) -> ModelError:
-    if resolved.hub:
+def _load_errors() -> tuple[type[Exception], ...]:
+    """What transformers raises for files it cannot read (missing, not JSON, a damaged
+    safetensors header...): the user's files, so a ModelError rather than a traceback."""
+    from safetensors import SafetensorError
+
+    return (OSError, ValueError, SafetensorError)
+
+
+def _load_error(resolved: ResolvedModel, exc: Exception, what: str) -> ModelError:
+    if resolved.hub and isinstance(exc, OSError):
         return ModelError(
             f"Cannot load '{resolved.spec}' from the Hugging Face hub (offline or not cached).",
             hint="use a local folder or .gguf file, or the packaged alias smollm2-135m",
         )
-    return ModelError(f"Cannot load model from {resolved.path}: {exc}")
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    hint = "check that the folder holds a complete save_pretrained checkpoint"
+    if resolved.source:  # the cached conversion of a GGUF was damaged after it was written
+        hint = f"delete {resolved.path} to convert {resolved.source} again"
+    return ModelError(
+        f"Cannot load the {what} from {resolved.path}: {first}",
+        hint=None if resolved.hub else hint,
+    )

@@ -1,5 +1,6 @@
 """Checking a task folder: task.yaml, then what needs the whole task at once (metric name,
-resource files, missing splits, duplicate inputs, train/test overlap) on top of loader.py's rows.
+resource files, SQLite databases, missing splits, duplicate inputs, train/test overlap) on top of
+loader.py's rows.
 
 `validate_task` collects every problem for `tailor data validate`; `load_task` runs the same
 checks and raises the first, so a task that loads is a task that validates. The entry points
@@ -11,8 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sqlite3
 from collections import Counter
 from collections.abc import Callable, Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,9 @@ from tailorlm.types import Example
 
 log = logging.getLogger(__name__)
 
+# A resource is a database when its key is `db` (the one metrics and prompts default to) or its
+# file has one of these suffixes; a row's `db` always names one.
+_DB_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 _OPTIONAL_SPLITS = {
     "train": "fine-tuning and few-shot prompting need train examples",
     "dev": "prompt search and early stopping need dev examples",
@@ -101,6 +107,7 @@ def _inspect(root: Path, allow_overlap: bool) -> _Inspection:
     parsed = {s: read_split(root, config, s, max_errors=MAX_ERRORS + 1) for s in SPLITS}
     for split, rows in parsed.items():
         _split_problems(root, split, rows, errors, warnings)
+    errors.extend(_database_errors(config, root, parsed))
     duplicates = _duplicates(parsed, config.input_fields, warnings)
     overlap = _overlap(parsed, config.input_fields, allow_overlap, errors, warnings)
     if len(errors) > MAX_ERRORS:
@@ -205,6 +212,77 @@ def _resource_errors(config: TaskConfig, root: Path) -> list[TailorError]:
                 config_error(root / "task.yaml", msg, field=f"resources.{key}", hint=hint)
             )
     return errors
+
+
+_DB_FIX = "replace it with the task's SQLite database (`sqlite3 FILE .tables` lists its tables)"
+
+
+def _database_errors(
+    config: TaskConfig, root: Path, parsed: Mapping[str, ParsedSplit]
+) -> list[TailorError]:
+    """Each database a task with SQL answers reads (its database resources, then each other
+    one its rows name), opened once: a file that is not SQLite would otherwise only show up
+    when the gold query fails, after the model has loaded."""
+    if config.output_type != "sql" and config.metric != "sql_execution":
+        return []  # nothing reads them: no schema in prompts, no queries to execute
+    errors: list[TailorError] = []
+    checked: set[Path] = set()
+    for key, rel in config.resources.items():
+        path = root / rel
+        if not path.is_file() or not _is_database(key, path):
+            continue
+        checked.add(path.resolve())
+        if problem := sqlite_problem(path):
+            hint = f"task.yaml `resources.{key}` names this file: {_DB_FIX}"
+            errors.append(DataError(problem, path=display_path(path), hint=hint))
+    return errors + _row_database_errors(config, root, parsed, checked)
+
+
+def _is_database(key: str, path: Path) -> bool:
+    return key == "db" or path.suffix.lower() in _DB_SUFFIXES
+
+
+def sqlite_problem(path: Path) -> str | None:
+    """Why `path` is not a usable SQLite database (None: it is one, with a table). Opened
+    read-only, so checking a task never changes its files."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"  # as_uri: '?', '#' and spaces are escaped
+    try:
+        with closing(sqlite3.connect(uri, uri=True)) as conn:
+            query = "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+            (tables,) = conn.execute(query).fetchone()
+    except sqlite3.DatabaseError as exc:
+        return f"not a SQLite database ({exc})"
+    return None if tables else "a SQLite database without tables"
+
+
+def _row_database_errors(
+    config: TaskConfig, root: Path, parsed: Mapping[str, ParsedSplit], checked: set[Path]
+) -> list[TailorError]:
+    """Each database the rows name (`db`) and `checked` does not hold, at the first row
+    naming it."""
+    errors: list[TailorError] = []
+    hint = f"point the row's `db` at a resource key or another file, or {_DB_FIX}"
+    for rows in parsed.values():
+        for example, line in zip(rows.examples, rows.lines, strict=True):
+            db = _row_db(example, config, root)
+            if db is None or db in checked:
+                continue
+            checked.add(db)
+            if problem := sqlite_problem(db):
+                message = f"{display_path(db)} is {problem}"
+                where = display_path(rows.path) if rows.path else None
+                errors.append(DataError(message, path=where, line=line, field="db", hint=hint))
+    return errors
+
+
+def _row_db(example: Example, config: TaskConfig, root: Path) -> Path | None:
+    """The row's database file (a resource key or a path, as the loader resolves `db`); None
+    when it names none that exists (the loader and the metric report those)."""
+    name = example.meta.get("db")
+    if name is None:
+        return None
+    path = root / config.resources.get(str(name), str(name))
+    return path.resolve() if path.is_file() else None
 
 
 def _split_problems(
