@@ -58,6 +58,7 @@ def test_two_processes_agree_and_only_rank_zero_writes(tiny_model_dir, _tailor_h
         "2",
         "--metric-limit",
         "0",
+        "--json",  # events as JSON lines, and every rank's weights digest
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)

@@ -214,3 +214,17 @@ def test_adapter_casts_off_under_bf16_autocast_changes_no_value(prep, monkeypatc
     assert torch.equal(l0, l1)
     assert g0.keys() == g1.keys() and g0
     assert all(torch.equal(g0[n], g1[n]) for n in g0)
+
+
+def test_checkpoints_record_the_mean_train_loss_since_the_previous_one(prep, tmp_path):
+    job = tiny_job(prep, tmp_path / "run")  # save_every=2, max_steps=4: checkpoints at 2 and 4
+    events = []
+    train(job, make_accelerator("fp32"), events.append)
+    losses = [json.loads(x)["loss"] for x in (job.run_dir / TRAIN_LOG).read_text().splitlines()]
+    expected = {2: sum(losses[:2]) / 2, 4: sum(losses[2:]) / 2}
+    for step, folder in ckpt.checkpoint_steps(job.run_dir):
+        metrics = json.loads((folder / ckpt.METRICS).read_text())
+        assert isinstance(metrics["train_loss"], float)
+        assert metrics["step"] == step and metrics["train_loss"] == pytest.approx(expected[step])
+    saved = {e["step"]: e["train_loss"] for e in events if e["event"] == "checkpoint"}
+    assert saved == pytest.approx(expected)

@@ -5,8 +5,9 @@ accelerate configs): every process trains, only the main one prints and writes t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -68,7 +69,7 @@ def finetune_cmd(
     if resume:
         with _progress() as progress:
             outcome = resume_finetune(resume, progress=progress)
-        return _print_outcome(outcome, task)
+        return _print_lines(outcome_lines(outcome, None))  # the task comes from the run
     if task is None:
         raise ConfigError("Missing TASK.", hint="tailor finetune sql-sales, or --resume RUN")
     if target:
@@ -101,7 +102,7 @@ def finetune_cmd(
             reuse=reuse,
             progress=progress,
         )
-    _print_outcome(outcome, task)
+    _print_lines(outcome_lines(outcome, task))
 
 
 def _remote(
@@ -195,7 +196,6 @@ def build_config(options: dict[str, Any], assignments: list[str]) -> Any:
 def _curve(
     task: str, sizes: str, model: str | None, config: Any, prompt: Path | None, name: str | None
 ) -> None:
-    from tailorlm.cli.render import console
     from tailorlm.learning_curve import parse_sizes, run_learning_curve
 
     with _progress() as progress:
@@ -208,21 +208,43 @@ def _curve(
             name=name,
             progress=progress,
         )
+    _print_lines(curve_lines(outcome))
+
+
+def curve_lines(outcome: Any) -> list[str]:
+    """A learning curve's points (nothing on a non-main process)."""
     if not outcome.run_id:
-        return  # not the main process
-    console.print(f"learning curve [bold]{outcome.run_id}[/bold]")
+        return []  # not the main process
+    lines = [f"learning curve {outcome.run_id}"]
     for p in outcome.points:
         metric = "-" if p.dev_metric is None else f"{100 * p.dev_metric:.1f}%"
-        console.print(
+        lines.append(
             f"  n={p.size:<5} dev metric {metric:>6}  dev loss "
-            f"{p.best_dev_loss:.3f}  {p.wall_s:.0f}s  run {p.run_id}",
-            highlight=False,
+            f"{p.best_dev_loss:.3f}  {p.wall_s:.0f}s  run {p.run_id}"
         )
+    return lines
 
 
 @contextmanager
 def _progress() -> Iterator[Callable[[Event], None]]:
-    """A progress bar with loss, tokens/s and ETA, fed by training events."""
+    """Training events -> the plain lines of `TrainingLines`, and in a terminal a progress bar
+    too. Rich flushes every print, so a CI log or a nohup file shows each line as it happens."""
+    from tailorlm.cli.render import console
+
+    lines = TrainingLines()
+    with _bar() if console.is_terminal else nullcontext(_ignore) as bar:
+
+        def on_event(event: Event) -> None:
+            bar(event)
+            if (line := lines(event)) is not None:
+                _print_lines([line])
+
+        yield on_event
+
+
+@contextmanager
+def _bar() -> Iterator[Callable[[Event], None]]:
+    """A progress bar with loss, tokens/s and ETA (transient: the lines above it stay)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from tailorlm.cli.render import console
@@ -249,19 +271,49 @@ def _progress() -> Iterator[Callable[[Event], None]]:
                     f"ETA {_clock(event['eta_s'])}"
                 )
                 bar.update(task_id, description="training", completed=event["step"], stats=stats)
-            elif kind in ("eval", "curve"):
-                console.print(_event_line(event), highlight=False)
 
         yield on_event
 
 
-def _event_line(event: Event) -> str:
-    if event["event"] == "curve":
-        return f"train size {event['size']}"
-    metric = f"  dev metric {100 * event['metric']:.1f}%" if "metric" in event else ""
-    best = "  (best)" if event["best"] else ""
-    stop = "  early stop" if event["stopped_early"] else ""
-    return f"step {event['step']}: dev loss {event['dev_loss']:.4f}{metric}{best}{stop}"
+class TrainingLines:
+    """Training events -> plain progress lines, the same for `tailor finetune` and for
+    `python -m tailorlm.finetune` (under `accelerate launch`): one at the start, per dev
+    evaluation and per checkpoint; none per step, which would flood a log. Call it with each
+    event; it returns the event's line or None. An evaluation's train loss is the mean over
+    the steps since the previous evaluation."""
+
+    def __init__(self) -> None:
+        self.total, self.wall_s = 0, 0.0
+        self.losses: list[float] = []
+
+    def __call__(self, event: Event) -> str | None:
+        kind = event["event"]
+        if kind == "start":
+            self.total, self.losses = event["total"], []
+            if event["resumed"]:
+                return f"resuming at step {event['step']}/{self.total}"
+            return f"training {self.total} steps"
+        if kind == "step":
+            self.wall_s = event["wall_s"]
+            self.losses.append(event["loss"])
+        elif kind == "eval":
+            return self._eval_line(event)
+        elif kind == "checkpoint":
+            return f"checkpoint step {event['step']} saved"
+        elif kind == "curve":
+            return f"train size {event['size']}"
+        return None
+
+    def _eval_line(self, event: Event) -> str:
+        train = sum(self.losses) / len(self.losses) if self.losses else math.nan
+        self.losses = []
+        metric = f"  dev metric {100 * event['metric']:.1f}%" if "metric" in event else ""
+        best = "  new best" if event["best"] else ""
+        stop = "  early stop" if event["stopped_early"] else ""
+        return (
+            f"step {event['step']}/{self.total}  train loss {train:.3f}  "
+            f"dev loss {event['dev_loss']:.3f}{metric}{best}{stop}  ({_clock(self.wall_s)})"
+        )
 
 
 def _clock(seconds: float) -> str:
@@ -269,24 +321,36 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def _print_outcome(outcome: Any, task: str | None) -> None:
-    from tailorlm.cli.render import console
+def outcome_lines(outcome: Any, task: str | None) -> list[str]:
+    """The run, its figures and the command that evaluates it (nothing on a non-main
+    process). Without `task` (a resumed run) the hint names the task of the run's stored
+    config: a built-in task's name or a task folder's path."""
+    from tailorlm.store import RunStore
 
     if not outcome.summary and not outcome.reused:
-        return  # not the main process
+        return []  # not the main process
+    task = task or str(RunStore().get(outcome.run_id).load_config()["task"])
     s = outcome.summary
     note = " (reused stored run)" if outcome.reused else (" (resumed)" if outcome.resumed else "")
     metric = "-" if s.get("dev_metric") is None else f"{100 * s['dev_metric']:.1f}%"
-    console.print(f"run [bold]{outcome.run_id}[/bold]{note}")
-    console.print(
+    return [
+        f"run {outcome.run_id}{note}",
         f"{s['method']}: {s['steps']} steps, best dev loss {s['best_dev_loss']:.4f}, "
-        f"dev metric {metric}\n"
+        f"dev metric {metric}",
         f"{s['wall_s']:.0f}s on {s['device']}, {s['tokens_per_s']:.0f} tokens/s, "
         f"~{s['flops'] / 1e12:.1f} TFLOP",
-        highlight=False,
-    )
-    console.print(
-        f"evaluate: tailor eval {task or 'TASK'} --adapter {outcome.run_id}",
-        highlight=False,
-        soft_wrap=True,  # one line, so it can be copied
-    )
+        f"evaluate: tailor eval {task} --adapter {outcome.run_id}",
+    ]
+
+
+def _print_lines(lines: list[str]) -> None:
+    from tailorlm.cli.render import console
+
+    for line in lines:
+        # Plain text (a task folder's path may hold [brackets]), one line each, so a command
+        # can be copied whole.
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _ignore(_event: Event) -> None:
+    return None

@@ -22,6 +22,7 @@ from tailorlm.errors import TailorError
 CHECKPOINTS = "checkpoints"
 MANIFEST = "MANIFEST.json"
 TRAINER_STATE = "trainer_state.json"
+METRICS = "metrics.json"  # the step, mean train loss since the previous checkpoint, best dev loss
 _NAME = re.compile(r"^ckpt-(\d+)$")
 
 
@@ -96,7 +97,12 @@ def latest_complete(run_dir: Path) -> Path | None:
 
 
 def save_checkpoint(
-    accelerator: Any, run_dir: Path, step: int, state: dict[str, Any], config: dict[str, Any]
+    accelerator: Any,
+    run_dir: Path,
+    step: int,
+    state: dict[str, Any],
+    config: dict[str, Any],
+    metrics: dict[str, Any],
 ) -> Path:
     """Every process calls this (each saves its own RNG state); the main one publishes."""
     final = run_dir / CHECKPOINTS / f"ckpt-{step:07d}"
@@ -109,6 +115,7 @@ def save_checkpoint(
     if accelerator.is_main_process:
         write_json_synced(tmp / TRAINER_STATE, state)
         write_json_synced(tmp / "config.json", config)
+        write_json_synced(tmp / METRICS, metrics)
         publish(tmp, final)
     accelerator.wait_for_everyone()
     return final

@@ -130,6 +130,7 @@ def train(job: TrainJob, accelerator: Any, log: EventFn | None = None) -> TrainR
         )
     state = restore(accelerator, job)
     resumed_from, session = state.step, _Meter(state)
+    since_save: list[float] = []  # step losses since the last checkpoint, for its metrics
     log({"event": "start", "step": state.step, "total": total, "resumed": state.step > 0})
 
     net.train()
@@ -151,7 +152,9 @@ def train(job: TrainJob, accelerator: Any, log: EventFn | None = None) -> TrainR
                 "tokens": state.tokens,
             }
             _append(job.run_dir / TRAIN_LOG, row, main)
-            log({"event": "step", **row, "total": total, **session.rates(state, total)})
+            since_save.append(row["loss"])
+            rates = session.rates(state, total)
+            log({"event": "step", **row, "total": total, "wall_s": state.wall_s, **rates})
 
             last, improved = state.step >= total, False
             if epoch_done or last or (cfg.eval_every and state.step % cfg.eval_every == 0):
@@ -160,7 +163,8 @@ def train(job: TrainJob, accelerator: Any, log: EventFn | None = None) -> TrainR
             # A checkpoint follows every new best, so the best model on disk is never newer
             # than the state a resume starts from (but in the instant between the two saves).
             if stop or epoch_done or improved or state.step % cfg.save_every == 0:
-                save(accelerator, job, state)
+                save(accelerator, job, state, since_save, log)
+                since_save.clear()
             if stop:
                 break
         if state.step >= total or state.stopped_early:
@@ -301,10 +305,21 @@ def save_best(accelerator: Any, net: Any, job: TrainJob, info: dict[str, Any]) -
     accelerator.wait_for_everyone()
 
 
-def save(accelerator: Any, job: TrainJob, state: TrainState) -> None:
-    ckpt.save_checkpoint(accelerator, job.run_dir, state.step, asdict(state), dict(job.record))
+def save(
+    accelerator: Any, job: TrainJob, state: TrainState, losses: Sequence[float], log: EventFn
+) -> None:
+    """A checkpoint; its metrics carry the mean train loss of the steps since the previous one
+    (`losses`; after a resume these are the steps since the checkpoint it started from)."""
+    metrics = {
+        "step": state.step,
+        "train_loss": sum(losses) / len(losses) if losses else None,
+        "best_dev_loss": state.best_dev_loss,
+    }
+    record = dict(job.record)
+    ckpt.save_checkpoint(accelerator, job.run_dir, state.step, asdict(state), record, metrics)
     if accelerator.is_main_process:
         ckpt.prune(job.run_dir, job.config.keep_checkpoints)
+    log({"event": "checkpoint", **metrics})
 
 
 def restore(accelerator: Any, job: TrainJob) -> TrainState:
