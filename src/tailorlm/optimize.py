@@ -44,6 +44,8 @@ class OptimizeSettings:
     proposals: int = 2
     similarity: str = "embedding"
     max_candidates: int = 48
+    select_rows: int = 32  # dev rows the winner is chosen on (all of dev where it is smaller)
+    incumbent: bool = False  # the student stays unless a candidate beats it significantly
 
     def bootstrap_size(self) -> int:
         return self.bootstrap if self.bootstrap is not None else min(16, self.budget // 10)
@@ -187,6 +189,8 @@ def _optimizer(
         proposer=proposer,
         proposals=settings.proposals,
         progress=progress,
+        select_rows=settings.select_rows,
+        incumbent=settings.incumbent,
     )
 
 

@@ -78,7 +78,8 @@ def test_try_saves_the_strategy_and_shows_pass_fail(tiny):
 
 def test_optimize_then_history_and_diff(tiny, tmp_path):
     out = tmp_path / "best.yaml"
-    args = ["--budget", "12", "--minibatch", "2", "--similarity", "lexical", "--test-limit", "2"]
+    args = ["--budget", "12", "--minibatch", "2", "--select-rows", "4"]
+    args += ["--similarity", "lexical", "--test-limit", "2"]
     result = invoke("optimize", "sql-sales", *args, "--out", str(out), *tiny)
     assert result.exit_code == 0, result.output
     assert "winner" in result.output and "test (once, winner only)" in flat(result.output)
@@ -98,7 +99,8 @@ def test_optimize_then_history_and_diff(tiny, tmp_path):
 
 def test_optimize_with_a_proposer_stays_within_budget(tiny):
     model = tiny[1]
-    args = ["--budget", "14", "--minibatch", "2", "--bootstrap", "0", "--no-test"]
+    args = ["--budget", "14", "--minibatch", "2", "--select-rows", "4", "--bootstrap", "0"]
+    args += ["--no-test"]
     result = invoke("optimize", "sql-sales", *args, "--proposer", model, "--proposals", "2", *tiny)
     assert result.exit_code == 0, result.output
     calls, budget = flat(result.output).split(" model calls")[0].split()[-1].split("/")

@@ -10,7 +10,9 @@ from tailorlm.finetune import FinetuneConfig
 from tailorlm.optimize import OptimizeSettings
 from tailorlm.tasks import Task
 
-SEARCH = OptimizeSettings(budget=12, minibatch=2, bootstrap=0, proposals=0, similarity="lexical")
+SEARCH = OptimizeSettings(
+    budget=12, minibatch=2, bootstrap=0, proposals=0, similarity="lexical", select_rows=4
+)
 
 # Lexical k-NN: the embedding model would cost seconds per test for no extra coverage.
 TINY = replace(
@@ -31,6 +33,7 @@ TINY = replace(
     ),
     latency_sample=2,
     best_prompt="role+context+format+few-shot:similarity=lexical",
+    systems=None,  # every registered system (quick leaves the optimized prompt to standard)
 )
 
 

@@ -14,13 +14,15 @@ from .helpers import tiny
 
 pytestmark = pytest.mark.slow
 
-SEARCH = OptimizeSettings(budget=6, minibatch=2, bootstrap=0, proposals=0, similarity="lexical")
+SEARCH = OptimizeSettings(
+    budget=6, minibatch=2, bootstrap=0, proposals=0, similarity="lexical", select_rows=2
+)
 PRESET = tiny(
     test_limit=3,
     max_new_tokens=24,
     optimize=SEARCH,
     optimize_finetuned=OptimizeSettings(
-        budget=4, minibatch=2, bootstrap=0, proposals=0, similarity="lexical"
+        budget=4, minibatch=2, bootstrap=0, proposals=0, similarity="lexical", select_rows=2
     ),
     finetune=FinetuneConfig(
         train_size=16, dev_limit=4, batch_size=4, max_steps=2, eval_every=2, metric_limit=0

@@ -12,7 +12,9 @@ from tailorlm.tasks import load_task
 
 from .test_optimizer import gold_when_schema_and_demos
 
-SETTINGS = OptimizeSettings(budget=40, minibatch=4, bootstrap=0, similarity="lexical")
+SETTINGS = OptimizeSettings(
+    budget=40, minibatch=4, bootstrap=0, similarity="lexical", select_rows=8
+)
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,7 @@ def optimize(task, budget, *, seed=0, responder=None, **kwargs):
     resources = task.resources()
     metric = get_metric(task.config.metric)
     kwargs.setdefault("minibatch", 4)
+    kwargs.setdefault("select_rows", 0)  # the search's mechanics; the selection rule below
     optimizer = PromptOptimizer(
         fake,
         task=task,
@@ -148,3 +149,51 @@ def test_empty_dev_split_is_an_error(sql_task):
         optimizer.compile(
             get_strategy("zero-shot")(sql_task), trainset=[], valset=[], metric=lambda p, e: None
         )
+
+
+def test_the_winner_is_chosen_on_at_least_32_dev_rows(sql_task):
+    _, result, _ = optimize(sql_task, 150, select_rows=32)
+    winner = result.best
+    assert winner.n >= 32 and result.rungs[-1].examples >= 32
+    with pytest.raises(TailorError, match="even one candidate on the 32 dev rows"):
+        optimize(sql_task, 24, select_rows=32)
+
+
+def _student_wins_on(sql_task, wins: int):
+    """A model that answers gold with the student (schema-role) on `wins` of the first dev
+    rows of the search's order, and with every other program on one row more."""
+    import random
+
+    dev = sql_task.split("dev")[:]
+    random.Random("0:dev").shuffle(dev)  # the search's own dev order (seed 0)
+    gold = {ex.inputs["question"]: ex.output for ex in dev}
+    rank = {ex.inputs["question"]: i for i, ex in enumerate(dev)}
+
+    def respond(messages):
+        question = messages[-1]["content"].removeprefix("Write one SQLite query that answers: ")
+        system = messages[0]["content"] if messages[0]["role"] == "system" else ""
+        student = "senior data analyst" in system and len(messages) == 2
+        limit = wins if student else wins + 1
+        return f"{gold[question]};" if rank.get(question, 999) < limit else "SELECT 1"
+
+    return respond
+
+
+def test_a_candidate_not_significantly_better_never_replaces_the_incumbent(sql_task):
+    """One row better on 32 is noise: the training prompt stays (the old rule took the
+    candidate with the higher dev score)."""
+    best, result, _ = optimize(
+        sql_task, 200, select_rows=32, incumbent=True, responder=_student_wins_on(sql_task, 10)
+    )
+    decision = best.meta["optimized"]["decision"]
+    assert decision["replaced"] is False and decision["diff"] > 0 and decision["rows"] >= 32
+    assert best.meta["optimized"]["candidate"] == "schema-role"
+    student = result.trials[0]
+    assert result.winner == 0 and student.n >= 32
+
+
+def test_a_significantly_better_candidate_replaces_the_incumbent(sql_task):
+    best, result, _ = optimize(sql_task, 200, select_rows=32, incumbent=True)
+    decision = best.meta["optimized"]["decision"]
+    assert decision["replaced"] is True and decision["p_value"] < 0.05
+    assert result.winner != 0

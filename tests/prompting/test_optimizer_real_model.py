@@ -29,6 +29,7 @@ def test_small_budget_search_beats_or_ties_every_builtin_strategy_it_tried():
         seed=0,
         similarity="lexical",
         bootstrap=0,
+        select_rows=8,  # the search's mechanics on the real model, kept small for the suite
         options=GenerationOptions(max_new_tokens=96, batch_size=8, seed=0),
     )
     best = optimizer.compile(

@@ -39,17 +39,21 @@ def test_the_same_steps_today_reuse_the_old_runs(_tailor_home):
     again = run_eval(task, model=fake, strategy="schema-role", limit=3)
     assert again.reused and again.run_id == store.list(kind="eval")[-1].id
     assert fake.calls == []
-    compared = run_compare(task, preset=TINY, model=schema_and_demos_fake(task))
-    assert compared.reused and compared.run_id == store.list(kind="compare")[0].id
-    assert len(store.list()) == 7  # nothing recomputed
 
 
-def test_every_old_step_under_a_new_compare_is_reused(_tailor_home):
-    """A compare that is not itself reused still finds each of its old steps (evals, the prompt
-    search, the latency probes): their config hashes did not change."""
+def test_a_compare_today_reuses_every_old_step_whose_rule_did_not_change(_tailor_home):
+    """The evaluations and latency probes of the prompt systems are reused as they are. The
+    prompt search is not: since then a search chooses its winner on at least `select_rows`
+    dev rows (and the preset names its systems), a change of what is measured."""
     store = _old_store(_tailor_home)
+    old = {r.id for r in store.list()}
     task = load_task("sql-sales")
-    fake = schema_and_demos_fake(task)
-    compared = run_compare(task, preset=TINY, model=fake, reuse=False)
-    assert not compared.reused and fake.calls == []
-    assert len(store.list()) == 8  # the new compare run only
+    compared = run_compare(task, preset=TINY, model=schema_and_demos_fake(task))
+    assert not compared.reused
+    systems = {s["id"]: s for s in compared.comparison["systems"]}
+    for sid in ("zero-shot", "best-prompt"):
+        assert systems[sid]["reused"] and systems[sid]["runs"]["eval"] in old
+        assert systems[sid]["runs"]["latency"] in old
+    new = [r for r in store.list() if r.id not in old]
+    assert {r.kind for r in new} <= {"optimize", "eval", "latency", "compare"}
+    assert systems["optimized-prompt"]["runs"]["setup"] not in old  # searched anew

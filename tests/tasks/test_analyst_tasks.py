@@ -133,7 +133,9 @@ def test_prompt_optimizer_finds_the_format_that_works_on_triage():
         answer = next((g for body, g in gold.items() if body in messages[-1]["content"]), "")
         return answer if "priority: <high|low|medium>" in system else "I think it is a bug."
 
-    settings = OptimizeSettings(budget=40, minibatch=4, bootstrap=0, similarity="lexical")
+    settings = OptimizeSettings(
+        budget=40, minibatch=4, bootstrap=0, similarity="lexical", select_rows=8
+    )
     fake = FakeBackend(responder=respond)
     outcome = optimize_prompt(task, settings=settings, model=fake, test_limit=4)
     assert "priority: <high|low|medium>" in outcome.program.output_format

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from tailorlm.cli.options import ApiKeyOpt, ModelOpt, TargetOpt, TaskArg
+from tailorlm.compare.registry import status_words
 
 log = logging.getLogger("tailorlm")
 DEMO_TASK = "sql-sales"
@@ -158,7 +159,7 @@ def fallback_table(comparison: dict[str, Any]) -> None:
 
 def _safe(cell: Callable[[dict[str, Any]], str], system: dict[str, Any]) -> str:
     if system.get("status", "ok") != "ok":
-        return "not possible" if system.get("status") == "not_possible" else "failed"
+        return status_words(system.get("status"))
     try:
         return cell(system)
     except (KeyError, TypeError, ValueError):
@@ -214,8 +215,7 @@ def _progress() -> Iterator[Callable[[dict[str, Any]], None]]:
 def system_line(entry: dict[str, Any]) -> str:
     status = entry.get("status")
     if status != "ok":
-        words = "not possible" if status == "not_possible" else "failed"
-        return f"- {entry['id']}: {words}: {entry.get('reason')}"
+        return f"- {entry['id']}: {status_words(status)}: {entry.get('reason')}"
     q = entry["quality"]
     reused = " (reused)" if entry.get("reused") else ""
     ci = f"[{_pct(q['ci'][0])}, {_pct(q['ci'][1])}]"

@@ -60,6 +60,10 @@ def optimize_cmd(
     ] = 0,
     minibatch: Annotated[int, typer.Option(min=1, help="Dev examples in the first rung.")] = 8,
     eta: Annotated[int, typer.Option(min=2, help="Keep 1/eta of the candidates per rung.")] = 2,
+    select_rows: Annotated[
+        int,
+        typer.Option(min=1, help="Dev rows the winner is chosen on (all of dev if fewer)."),
+    ] = 32,
     bootstrap: Annotated[
         int | None,
         typer.Option(
@@ -93,6 +97,7 @@ def optimize_cmd(
         budget=budget,
         minibatch=minibatch,
         eta=eta,
+        select_rows=select_rows,
         seed=seed,
         bootstrap=bootstrap,
         proposals=proposals if proposer else 0,

@@ -79,6 +79,14 @@ class SystemSpec:
         return self.texts or APPROACH_TEXTS[self.approach]
 
 
+# How a system that did not run is described, by its status in comparison.json.
+_STATUS_WORDS = {"not_possible": "not possible", "skipped": "skipped", "failed": "failed"}
+
+
+def status_words(status: str | None) -> str:
+    return _STATUS_WORDS.get(status or "failed", status or "failed")
+
+
 _SYSTEMS: dict[str, SystemSpec] = {}
 
 

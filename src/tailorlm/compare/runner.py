@@ -21,7 +21,7 @@ from tailorlm.compare import measure
 from tailorlm.compare.curve import learning_curve
 from tailorlm.compare.latency import LatencyProbe, measure_latency
 from tailorlm.compare.presets import Preset, get_preset
-from tailorlm.compare.registry import registered
+from tailorlm.compare.registry import registered, status_words
 from tailorlm.compare.systems import (
     BASELINE,
     STEPS,
@@ -198,6 +198,9 @@ def _run_systems(
 def _build(ctx: Context, spec: SystemSpec) -> tuple[SystemRun | None, str, str | None]:
     """Run one system's step; a system that cannot run keeps its row with the reason."""
     ctx.emit({"event": "system-start", "system": spec.id, "label": spec.label})
+    if not ctx.preset.runs(spec.id):
+        why = f"not run by the {ctx.preset.name} preset (`--preset standard` runs every system)"
+        return _skip(ctx, spec, "skipped", why)
     missing = [sid for sid in spec.builds_on if sid not in ctx.built]
     if missing:
         label = next((s.label for s in registered() if s.id == missing[0]), missing[0]).lower()
@@ -218,7 +221,7 @@ def _build(ctx: Context, spec: SystemSpec) -> tuple[SystemRun | None, str, str |
 
 
 def _skip(ctx: Context, spec: SystemSpec, status: str, reason: str) -> tuple[None, str, str]:
-    words = "not possible" if status == "not_possible" else "failed"
+    words = status_words(status)
     ctx.reasons[spec.id] = f"{words}: {reason}"
     log.debug("%s: %s: %s", spec.id, words, reason)  # the comparison (and CLI) show it
     return None, status, reason

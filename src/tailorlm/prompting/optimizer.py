@@ -25,6 +25,7 @@ from typing import Any
 
 from tailorlm.backends.base import Backend
 from tailorlm.errors import TailorError
+from tailorlm.metrics.stats import paired_bootstrap
 from tailorlm.prompting.demos import query_text, similarity_in_use
 from tailorlm.prompting.program import PromptProgram
 from tailorlm.prompting.proposer import Failure, proposal_request, propose
@@ -37,6 +38,7 @@ from tailorlm.prompting.trials import ItemOutcome, OptimizationResult, Trial
 from tailorlm.types import Example, GenerationOptions, Messages, Metric, ProgressFn
 
 log = logging.getLogger(__name__)
+INCUMBENT_ALPHA = 0.05
 
 
 # ---------------------------------------------------------------------------- the optimizer
@@ -88,6 +90,8 @@ class PromptOptimizer:
         proposer: Backend | None = None,
         proposals: int = 2,
         progress: ProgressFn | None = None,
+        select_rows: int = 32,
+        incumbent: bool = False,
     ) -> None:
         if budget < 1 or minibatch < 1 or eta < 2:
             raise TailorError("budget and minibatch must be >= 1, eta >= 2")
@@ -98,6 +102,10 @@ class PromptOptimizer:
         self.max_candidates, self.similarity, self.bootstrap = max_candidates, similarity, bootstrap
         self.proposer, self.proposals = proposer, proposals if proposer is not None else 0
         self.progress = progress
+        # The winner is chosen on at least `select_rows` dev rows (all of dev if fewer); with
+        # `incumbent` the student stays to the end and is replaced only by a candidate that
+        # beats it there by a paired test (p < INCUMBENT_ALPHA).
+        self.select_rows, self.incumbent = select_rows, incumbent
         self.result: OptimizationResult | None = None
 
     def check_budget(self, n_train: int, n_val: int) -> None:
@@ -114,6 +122,8 @@ class PromptOptimizer:
             eta=self.eta,
             n_val=n_val,
             extra=self.proposals,
+            keep=1 if self.incumbent else 0,
+            select_rows=self.select_rows,
         )
 
     def compile(
@@ -185,8 +195,33 @@ class _Search:
                 alive += self._propose(alive, batch)
             alive = sorted(alive, key=lambda i: self._rank_key(i, batch))
             if k + 1 < len(rungs):
-                alive = alive[: rungs[k + 1].candidates]
-        return self._result(alive[0], rungs, time.perf_counter() - started)
+                alive = self._survivors(alive, rungs[k + 1].candidates)
+        winner, decision = self._decide(alive, self.val[: rungs[-1].examples])
+        return self._result(winner, rungs, time.perf_counter() - started, decision)
+
+    def _survivors(self, ranked: list[int], n: int) -> list[int]:
+        """The best `n` (the incumbent, index 0, among them whatever its rank)."""
+        if not self.opt.incumbent or 0 in ranked[:n]:
+            return ranked[:n]
+        return [*ranked[: n - 1], 0]
+
+    def _decide(self, ranked: list[int], rows: Sequence[Example]) -> tuple[int, dict[str, Any]]:
+        """The best candidate; with an incumbent, it only if significantly better on `rows`."""
+        best = ranked[0]
+        if not self.opt.incumbent or best == 0:
+            return best, {"rule": "best on dev" if not self.opt.incumbent else "incumbent best"}
+        a = [self.states[best].outcomes[ex.id].score for ex in rows]
+        b = [self.states[0].outcomes[ex.id].score for ex in rows]
+        test = paired_bootstrap(a, b, seed=self.opt.seed)
+        decision = {
+            "rule": f"replace the incumbent only if significantly better (p < {INCUMBENT_ALPHA})",
+            "challenger": self.states[best].candidate.name,
+            "diff": test["diff"],
+            "p_value": test["p_value"],
+            "rows": len(rows),
+        }
+        replaced = test["diff"] > 0 and test["p_value"] < INCUMBENT_ALPHA
+        return (best if replaced else 0), {**decision, "replaced": replaced}
 
     # -- evaluation
 
@@ -317,7 +352,9 @@ class _Search:
 
     # -- result
 
-    def _result(self, winner: int, rungs: list[Rung], wall_s: float) -> OptimizationResult:
+    def _result(
+        self, winner: int, rungs: list[Rung], wall_s: float, decision: dict[str, Any]
+    ) -> OptimizationResult:
         trials = tuple(
             Trial(
                 i,
@@ -340,6 +377,7 @@ class _Search:
                 "dev_n": best.n,
                 "seed": self.opt.seed,
                 "budget": self.opt.budget,
+                "decision": decision,
             },
         }
         program = replace(best.program, name=f"optimized({best.name})", meta=meta)

@@ -16,12 +16,19 @@ class Rung:
     examples: int  # evaluated on the first `examples` dev examples (cumulative)
 
 
-def plan_rungs(n: int, *, minibatch: int, eta: int, n_val: int) -> list[Rung]:
+def plan_rungs(n: int, *, minibatch: int, eta: int, n_val: int, keep: int = 0) -> list[Rung]:
+    """`keep` candidates (the incumbent) stay in every rung; the others are cut to the best
+    1/eta per rung, down to one challenger."""
     rungs, c, e = [], n, min(minibatch, n_val)
     while True:
         rungs.append(Rung(c, e))
-        nxt = max(1, c // eta)
-        if nxt == 1 or e >= n_val:
+        if keep:
+            nxt = min(c, max(1, (c - keep) // eta) + keep)
+            done = nxt >= c
+        else:
+            nxt = max(1, c // eta)
+            done = nxt == 1
+        if done or e >= n_val:
             return rungs
         c, e = nxt, min(n_val, e * eta)
 
@@ -35,20 +42,32 @@ def _previous(rungs: Sequence[Rung]) -> list[int]:
 
 
 def plan(
-    budget: int, available: int, *, minibatch: int, eta: int, n_val: int, extra: int = 0
+    budget: int,
+    available: int,
+    *,
+    minibatch: int,
+    eta: int,
+    n_val: int,
+    extra: int = 0,
+    keep: int = 0,
+    select_rows: int = 0,
 ) -> tuple[int, list[Rung]]:
     """(candidates to start with, schedule): the most candidates whose schedule (with `extra`
-    ones joining the first rung) fits `budget`, the leftover spent on the last rung."""
+    ones joining the first rung, `keep` ones staying to the end) fits `budget`, the leftover
+    spent on the last rung, which must score at least `select_rows` dev rows (all of dev
+    where it is smaller): the winner is chosen on that many."""
+    final = min(select_rows, n_val)
     for n in range(available, 0, -1):
-        rungs = plan_rungs(n + extra, minibatch=minibatch, eta=eta, n_val=n_val)
+        rungs = plan_rungs(n + extra, minibatch=minibatch, eta=eta, n_val=n_val, keep=keep)
         cost = plan_cost(rungs)
         if cost <= budget:
             last = rungs[-1]
             grown = min(n_val, last.examples + (budget - cost) // last.candidates)
-            return n, [*rungs[:-1], Rung(last.candidates, grown)]
-    need = (1 + extra) * min(minibatch, n_val)
+            if grown >= final:
+                return n, [*rungs[:-1], Rung(last.candidates, grown)]
+    need = (1 + extra + keep) * max(final, min(minibatch, n_val))
     raise TailorError(
-        f"A budget of {budget} model calls cannot evaluate even one candidate "
-        f"(needs {need} after bootstrapping and proposals)",
-        hint="raise --budget, or lower --minibatch / --bootstrap / --proposals",
+        f"A budget of {budget} model calls cannot evaluate even one candidate on the {final} "
+        f"dev rows a winner is chosen on (needs about {need} after bootstrapping and proposals)",
+        hint="raise --budget, or lower --select-rows / --minibatch / --bootstrap / --proposals",
     )

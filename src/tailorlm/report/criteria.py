@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tailorlm.compare.registry import status_words
 from tailorlm.costs import SELF_HOSTED
 from tailorlm.report.evidence import paired_test
 from tailorlm.report.fmt import count, duration, money, pct, size
@@ -182,7 +183,7 @@ def _row(
 
 
 def _why_missing(s: System) -> str:
-    word = "not possible" if s.status == "not_possible" else s.status
+    word = status_words(s.status)
     return f"{word}: {s.reason or 'no result'}"
 
 

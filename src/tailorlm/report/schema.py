@@ -69,7 +69,7 @@ class System(_Read):
     id: str
     label: str
     approach: Literal["prompt", "finetune", "both"]
-    status: Literal["ok", "not_possible", "failed"]
+    status: Literal["ok", "not_possible", "failed", "skipped"]
     reason: str | None = None
     runs: dict[str, str | None] = Field(default_factory=dict)
     reused: bool = False
