@@ -3,15 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from tailorlm.cli.errors import TailorGroup
 from tailorlm.cli.options import ApiKeyOpt, ModelOpt, TaskArg
+from tailorlm.paths import disk_error
+
+
+class _DiskErrors(TyperGroup):
+    """A read-only or full disk met by code that writes under TAILOR_HOME on its own (the
+    server's job database, the model cache, saved prompts) becomes the one-line NotWritable,
+    which TailorGroup prints like any TailorError."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            error = disk_error(exc)
+            if error is None:
+                raise
+            raise error from exc
+
+
+class _AppGroup(TailorGroup, _DiskErrors):
+    """TailorGroup's handler around _DiskErrors (the method order puts it outside)."""
+
 
 app = typer.Typer(
-    cls=TailorGroup,
+    cls=_AppGroup,
     help="Measure prompt engineering vs fine-tuning on your own task, then serve the winner.",
     no_args_is_help=True,
     add_completion=False,

@@ -6,26 +6,92 @@ Schema changes are a list of small functions applied in order and recorded by na
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import quote
+
+from tailorlm.paths import FAILING, FULL, READ_ONLY, NotWritable
 
 # Long enough to wait out another process's write (a training rank finishing a run while
 # the server lists runs); writes here are tiny so real waits are milliseconds.
 BUSY_TIMEOUT_S = 30.0
 
 
+# SQLite's primary result codes (the low byte of `sqlite_errorcode`), and the messages it
+# gives them, for errors raised without a code.
+_DISK_ERRORS = {
+    8: (READ_ONLY, "attempt to write a readonly database"),
+    10: (FAILING, "disk i/o error"),
+    13: (FULL, "database or disk is full"),
+}
+SQLITE_CANTOPEN = 14
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """Open the index in autocommit mode; callers group writes with `transaction()`."""
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-    _use_wal(conn)
-    conn.execute("PRAGMA synchronous = NORMAL")
+    with disk_errors(path):
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        _use_wal(conn)
+        conn.execute("PRAGMA synchronous = NORMAL")
     return conn
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """Open the index for reading only, creating nothing (a read-only or full disk).
+
+    A WAL database opens read-only only while its -wal and -shm files exist; once the last
+    writer closes, they are gone and the main file holds every row, which `immutable=1` reads
+    without them. With a -wal file left, immutable would miss the rows in it, so not then."""
+    uri = f"file:{quote(str(path))}?mode=ro"
+    with disk_errors(path):
+        try:
+            return _probed(uri)
+        except sqlite3.OperationalError:
+            if Path(f"{path}-wal").exists():
+                raise
+        return _probed(f"{uri}&immutable=1")
+
+
+def _probed(uri: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master")  # a missing -shm shows only here
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+@contextmanager
+def disk_errors(path: Path) -> Iterator[None]:
+    """Turns SQLite's "readonly database", "disk I/O error" and "disk is full" about the
+    database at `path` into NotWritable, which names the folder and the fix."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        problem = _disk_problem(path, exc)
+        if problem is None:
+            raise
+        raise NotWritable(path, problem) from exc
+
+
+def _disk_problem(path: Path, exc: sqlite3.OperationalError) -> str | None:
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code == SQLITE_CANTOPEN or "unable to open database file" in str(exc):
+        # Also a missing folder or a bad path; it's the disk only where the folder is read-only.
+        return READ_ONLY if path.parent.is_dir() and not os.access(path.parent, os.W_OK) else None
+    for known, (problem, message) in _DISK_ERRORS.items():
+        if code == known or message in str(exc).lower():
+            return problem
+    return None
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:
@@ -50,13 +116,21 @@ def _use_wal(conn: sqlite3.Connection) -> None:
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     # IMMEDIATE takes the write lock up front, so two processes can't both read "not yet
     # applied" and then both apply the same change.
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    with disk_errors(_file_of(conn)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            # SQLite has already rolled back after a full disk or an I/O error; a second
+            # ROLLBACK would fail and hide the error that matters.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+def _file_of(conn: sqlite3.Connection) -> Path:
+    return Path(conn.execute("PRAGMA database_list").fetchone()[2])
 
 
 def m001_runs(conn: sqlite3.Connection) -> None:

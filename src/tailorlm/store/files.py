@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tailorlm.errors import StoreError
+from tailorlm.paths import make_dir, writing
 
 
 def json_default(obj: Any) -> Any:
@@ -63,14 +64,21 @@ def fsync_dir(path: Path) -> None:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Readers see the old file or the new one, never half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Readers see the old file or the new one, never half of it. A read-only or full disk
+    raises NotWritable (which names the folder and the fix) and leaves no temp file behind."""
+    make_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with writing(path):
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_json(path: Path) -> Any:

@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import Any
 
 from tailorlm.errors import Cancelled, StoreError
-from tailorlm.paths import runs_dir
+from tailorlm.paths import READ_ONLY, NotWritable, make_dir, runs_dir, writing
 from tailorlm.store import db
 from tailorlm.store.files import (
     atomic_write,
@@ -68,6 +68,11 @@ def new_run_id(kind: str, task: str | None, name: str | None) -> str:
     words = "-".join(w for w in (_slug(kind), task_slug, name_slug) if w)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{words[:48].strip('-')}-{secrets.token_hex(3)}"
+
+
+def _one_line(exc_type: type[BaseException], exc: BaseException | None) -> str:
+    # The summary's error is shown in one table cell; a TailorError's hint is a second line.
+    return " ".join(f"{exc_type.__name__}: {exc}".splitlines())
 
 
 def _package_version(name: str) -> str:
@@ -162,14 +167,28 @@ class RunWriter:
     ) -> None:
         if self._finished:
             return
-        if exc_type is None:
+        if exc_type is not None:
+            self._mark_stopped(exc_type, exc)
+            return
+        try:
             self.complete()
-        elif issubclass(exc_type, Cancelled):
-            self._finish(CANCELLED, f"cancelled: {exc}" if str(exc) else "cancelled")
-        elif issubclass(exc_type, (KeyboardInterrupt, SystemExit)):
-            self._finish(INTERRUPTED, f"interrupted ({exc_type.__name__})")
-        else:
-            self.fail(f"{exc_type.__name__}: {exc}")
+        except BaseException as error:  # e.g. the disk filled up writing summary.json
+            if not self._finished:
+                self._mark_stopped(type(error), error)
+            raise
+
+    def _mark_stopped(self, exc_type: type[BaseException], exc: BaseException | None) -> None:
+        try:
+            if issubclass(exc_type, Cancelled):
+                self._finish(CANCELLED, f"cancelled: {exc}" if str(exc) else "cancelled")
+            elif issubclass(exc_type, (KeyboardInterrupt, SystemExit)):
+                self._finish(INTERRUPTED, f"interrupted ({exc_type.__name__})")
+            else:
+                self.fail(_one_line(exc_type, exc))
+        except NotWritable:
+            # A full disk can refuse the index too; the error that stopped the run says more,
+            # and a run left "running" in its .tmp- folder resumes just the same.
+            self._finished = True
 
     def _check_open(self) -> None:
         if self._finished:
@@ -180,7 +199,7 @@ class RunWriter:
     def path(self, relname: str | Path) -> Path:
         """Where an artifact `relname` lives in the work folder (its parent is created)."""
         path = inside(self.dir, relname)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(path.parent)
         return path
 
     def write_json(self, relname: str | Path, obj: Any, *, sort_keys: bool = False) -> Path:
@@ -199,7 +218,7 @@ class RunWriter:
         """Add one row now, so work done before a crash survives for `reopen()`."""
         self._check_open()
         path = self.path(relname)
-        with open(path, "a", encoding="utf-8") as f:
+        with writing(path), open(path, "a", encoding="utf-8") as f:
             f.write(jsonl_line(row))  # one write call: a kill can't interleave half-rows
         self._appended.add(path)
 
@@ -232,10 +251,16 @@ class RunWriter:
         final = self._store.root / self.id
         if final.exists():
             raise StoreError(f"Run folder {final} already exists", hint="delete it and rerun")
-        os.replace(self.dir, final)
+        with writing(final):
+            os.replace(self.dir, final)
         fsync_dir(self._store.root)
-        # The row flips to complete only once the folder is in place under its final name.
-        self._store._finish(self.id, COMPLETE, self._summary, path=self.id)
+        # The row flips to complete only once the folder is in place under its final name, and
+        # a folder under its final name always has a complete row.
+        try:
+            self._store._finish(self.id, COMPLETE, self._summary, path=self.id)
+        except BaseException:
+            os.replace(final, self.dir)
+            raise
         self._finished, self.dir = True, final
         return self._store.get(self.id)
 
@@ -254,22 +279,58 @@ class RunStore:
 
     Each call opens its own short-lived connection, so one store can be shared by threads
     and several processes (training ranks, the server, the CLI) can use the same root.
+
+    A root that can't be written (a read-only or full disk) opens read-only: listing and
+    reading runs work, and anything that would write raises NotWritable before it starts.
     """
 
     def __init__(self, root: Path | None = None) -> None:
-        self.root = Path(root) if root is not None else runs_dir()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = Path(root) if root is not None else runs_dir(create=False)
         self.db_path = self.root / "index.sqlite"
-        with self._connect() as conn:
-            db.migrate(conn)
+        self._unwritable: NotWritable | None = None
+        try:
+            self._prepare()
+        except NotWritable as exc:
+            self._unwritable = exc
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _prepare(self) -> None:
+        make_dir(self.root)
+        # An existing folder on a read-only disk needs no mkdir, so ask; SQLite would
+        # otherwise try to create its -wal and -shm files there.
+        if not os.access(self.root, os.W_OK):
+            raise NotWritable(self.root, READ_ONLY)
         conn = db.connect(self.db_path)
         try:
-            yield conn
+            db.migrate(conn)
         finally:
             conn.close()
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the store is on a disk that can't be written (a full one may be freed)."""
+        return self._unwritable is not None and self._unwritable.problem == READ_ONLY
+
+    def check_writable(self) -> None:
+        """Raise NotWritable, naming the folder and the fix, if this store can't be written."""
+        if self._unwritable is None:
+            return
+        if self.read_only:
+            raise NotWritable(self._unwritable.path, READ_ONLY)
+        self._prepare()  # space may have been freed since; raises NotWritable if not
+        self._unwritable = None
+
+    @contextmanager
+    def _connect(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+        if write:
+            self.check_writable()
+        reading_only = not write and self._unwritable is not None
+        opener = db.connect_read_only if reading_only else db.connect
+        with db.disk_errors(self.db_path):
+            conn = opener(self.db_path)
+            try:
+                yield conn
+            finally:
+                conn.close()
 
     def start(
         self,
@@ -283,19 +344,27 @@ class RunStore:
         parent_id: str | None = None,
     ) -> RunWriter:
         chash = config_hash(config)  # first: an unserializable config fails before any I/O
-        run_id = new_run_id(kind, task, name)
-        writer = RunWriter(self, run_id)
-        writer.dir.mkdir()
-        writer.write_json("config.json", config, sort_keys=True)
-        writer.write_json("env.json", environment(config))
-        row = (run_id, kind, name, task, model, RUNNING, chash, data_hash)
+        self.check_writable()
+        writer = RunWriter(self, new_run_id(kind, task, name))
+        with writing(writer.dir):
+            writer.dir.mkdir()
+        try:
+            writer.write_json("config.json", config, sort_keys=True)
+            writer.write_json("env.json", environment(config))
+            row = (writer.id, kind, name, task, model, RUNNING, chash, data_hash)
+            self._insert((*row, _now(), "{}", writer.dir.name, parent_id))
+        except BaseException:
+            shutil.rmtree(writer.dir, ignore_errors=True)  # no row points at it: leave nothing
+            raise
+        return writer
+
+    def _insert(self, row: tuple[Any, ...]) -> None:
         with self._connect() as conn:
             conn.execute(
                 "INSERT INTO runs (id, kind, name, task, model, status, config_hash, data_hash,"
                 " created_at, summary_json, path, parent_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (*row, _now(), "{}", writer.dir.name, parent_id),
+                row,
             )
-        return writer
 
     def _finish(
         self, run_id: str, status: str, summary: Mapping[str, Any], *, path: str | None = None
@@ -315,7 +384,9 @@ class RunStore:
         params = list(params)
         if limit is not None:
             sql, params = sql + " LIMIT ?", [*params, limit]
-        with self._connect() as conn:
+        if self._unwritable is not None and not self.db_path.is_file():
+            return []  # a read-only home that never held a run
+        with self._connect(write=False) as conn:
             rows = conn.execute(sql, params).fetchall()
         return [RunRecord.from_row(row, self.root) for row in rows]
 
@@ -382,6 +453,7 @@ class RunStore:
 
     def reopen(self, ref: str) -> RunWriter:
         """Continue an unfinished run in its existing work folder."""
+        self.check_writable()
         record = self._resolve(ref)
         if record.status not in RESUMABLE:
             raise StoreError(
@@ -406,6 +478,7 @@ class RunStore:
 
     def delete(self, ref: str) -> str:
         """Remove a run's folder (finished or not) and its row; return the run's id."""
+        self.check_writable()
         record = self._resolve(ref)
         # Folder first: if removal fails part way, the row is still there to retry with.
         for folder in (self.root / record.id, self.root / f"{TMP_PREFIX}{record.id}"):

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from tailorlm.errors import StoreError
+from tailorlm.paths import make_dir, writing
 from tailorlm.store.files import config_hash
 from tailorlm.store.runs import RunRecord, RunStore, RunWriter
 
@@ -121,6 +122,7 @@ def open_step(
         if previous is not None and (can_resume is None or can_resume(previous)):
             writer, status = store.reopen(previous.id), "resumed"
         else:
+            store.check_writable()  # a read-only store refuses before the step's checks run
             if before_start is not None:
                 before_start()
             writer = store.start(
@@ -140,7 +142,12 @@ def open_step(
 @contextmanager
 def step_lock(store: RunStore, kind: str, chash: str, data_hash: str) -> Iterator[None]:
     """Hold the lock of one step; waits while another process or thread holds it. The OS
-    drops a dead holder's lock, so a killed step never blocks the next one."""
+    drops a dead holder's lock, so a killed step never blocks the next one. A read-only store
+    needs no lock (nothing here can write to it) and can't create one; it can still reuse a
+    stored run, and `store.start` says why it can't make a new one."""
+    if store.read_only:
+        yield
+        return
     with _lock_file(store, kind, chash, data_hash) as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         yield
@@ -148,6 +155,8 @@ def step_lock(store: RunStore, kind: str, chash: str, data_hash: str) -> Iterato
 
 def step_busy(store: RunStore, kind: str, chash: str, data_hash: str) -> bool:
     """Whether a live process or thread works on this step now."""
+    if store.read_only:
+        return False  # no lock file can be created to ask; and nothing could write here
     with _lock_file(store, kind, chash, data_hash) as fh:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -173,11 +182,12 @@ def record_lock(store: RunStore, record: RunRecord, *, wait: bool = True) -> Ite
 
 @contextmanager
 def _lock_file(store: RunStore, kind: str, chash: str, data_hash: str) -> Iterator[IO[bytes]]:
-    folder = Path(store.root) / LOCKS_DIR
-    folder.mkdir(exist_ok=True)
+    store.check_writable()
+    folder = make_dir(Path(store.root) / LOCKS_DIR)
     # One file per step, never deleted: deleting a lock file another process has open would
     # let a third process lock a new file of the same name at the same time.
     path = folder / f"{kind}-{chash[:24]}-{data_hash[:24]}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    with writing(path):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     with os.fdopen(fd, "r+b") as fh:
         yield fh
