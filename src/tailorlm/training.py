@@ -60,6 +60,7 @@ def run_finetune(
     model: str | None = None,
     config: FinetuneConfig | None = None,
     prompt_file: str | Path | None = None,
+    program: PromptProgram | None = None,
     name: str | None = None,
     store: RunStore | None = None,
     reuse: bool = True,
@@ -71,7 +72,8 @@ def run_finetune(
     an identical unfinished one, or start a new run. With `unique_name`, a new run may not take
     the `name` of an existing fine-tuning run."""
     task = task if isinstance(task, Task) else load_task(task)
-    program = PromptProgram.load(Path(prompt_file)) if prompt_file else None
+    if program is None and prompt_file:
+        program = PromptProgram.load(Path(prompt_file))
     prep = prepare(task, model, config or FinetuneConfig(), program)
     store = store or RunStore()
     with contextlib.ExitStack() as held:

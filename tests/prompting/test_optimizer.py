@@ -197,3 +197,33 @@ def test_a_significantly_better_candidate_replaces_the_incumbent(sql_task):
     decision = best.meta["optimized"]["decision"]
     assert decision["replaced"] is True and decision["p_value"] < 0.05
     assert result.winner != 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_with_an_incumbent_the_winner_never_scores_below_it_on_dev(sql_task, seed):
+    """The invariant for combined systems: whatever the model answers, the chosen program's
+    dev score on the selection rows is at least the incumbent's (training prompt's)."""
+    import random
+
+    gold = {ex.inputs["question"]: ex.output for s in ("dev",) for ex in sql_task.split(s)}
+
+    def respond(messages):  # right at random, more often with more context
+        question = messages[-1]["content"].removeprefix("Write one SQLite query that answers: ")
+        rng = random.Random(f"{seed}:{len(messages)}:{question}")
+        return (
+            f"{gold.get(question, 'SELECT 1')};"
+            if rng.random() < 0.2 + 0.1 * len(messages)
+            else "x"
+        )
+
+    _, result, _ = optimize(
+        sql_task, 160, seed=seed, select_rows=32, incumbent=True, responder=respond
+    )
+    rows = result.rungs[-1].examples
+    chosen, student = result.best, result.trials[0]
+    assert chosen.n >= 32 and student.n >= 32
+
+    def dev_score(trial):
+        return sum(o.score for o in trial.outcomes[:rows]) / rows
+
+    assert dev_score(chosen) >= dev_score(student)

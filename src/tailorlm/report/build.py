@@ -99,13 +99,22 @@ def prompt_reference(comparison: Comparison) -> System | None:
     return _best(engineered, ("prompt",)) or _best(comparison.systems, ("prompt",))
 
 
+def _simpler_tuned(comparison: Comparison, combined: System) -> System | None:
+    """The fine-tuned system a combined one is weighed against: the one it builds on, else
+    the plain fine-tune (a prompted fine-tune builds on a prompt, not on weights)."""
+    built = [comparison.system(i) for i in combined.built_from]
+    tuned = [s for s in built if s is not None and s.approach != "prompt"]
+    plain = [s for s in comparison.systems if s.approach == "finetune"]
+    return next(iter(tuned or plain), None)
+
+
 def best_finetuned(comparison: Comparison) -> System | None:
     """The best fine-tuned system; a combined one only if significantly better than the system
     it builds on, since it adds a prompt search to maintain."""
     best = _best(comparison.systems, ("finetune", "both"))
-    if best is None or best.approach != "both" or not best.built_from:
+    if best is None or best.approach != "both":
         return best
-    plain = comparison.system(best.built_from[0])
+    plain = _simpler_tuned(comparison, best)
     if plain is None or not plain.ok:
         return best
     return best if significant(paired_test(comparison, best.id, plain.id)) else plain

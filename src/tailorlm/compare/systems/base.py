@@ -204,6 +204,17 @@ def trained_system(ctx: Context, sid: str, run_id: str, description: str) -> Sys
     return replace(run, description=description, runs=runs)
 
 
+def prompt_for(ctx: Context, sid: str, tuned_id: str) -> SystemRun:
+    """Weights -> prompt: a prompt searched on dev for the fine-tuned system `tuned_id`, its
+    training prompt the incumbent (the preset's `optimize_finetuned` search)."""
+    tuned = ctx.built[tuned_id]  # the runner builds `builds_on` first
+    settings = ctx.preset.optimize_finetuned
+    found = search(ctx, sid, tuned.system.backend, settings, student=tuned.system.program)
+    action = "retrain the adapter, then re-run the optimizer"
+    setup = tuned.setup.plus(search_setup(ctx, found, action), action)
+    return searched_system(ctx, sid, found, tuned, setup)
+
+
 def check_trainable(ctx: Context) -> None:
     if ctx.model is None:
         raise NotPossible(f"backend '{ctx.base.name}' has no local weights to fine-tune")
