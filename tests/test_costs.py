@@ -10,7 +10,6 @@ from tailorlm.costs import (
     PriceTable,
     Usage,
     break_even,
-    cost_curve,
     system_cost,
 )
 from tailorlm.errors import ConfigError
@@ -154,4 +153,5 @@ def test_break_even(ref, challenger, volume, reason):
 
 
 def test_cost_curve_includes_setup():
-    assert cost_curve(Cost(2.0, 0.01), [0, 100, 1000]) == pytest.approx([2.0, 3.0, 12.0])
+    cost = Cost(2.0, 0.01)
+    assert [cost.total(v) for v in (0, 100, 1000)] == pytest.approx([2.0, 3.0, 12.0])

@@ -16,7 +16,7 @@ but a lower cost per request (typically the fine-tuned one) has cost less in tot
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -276,7 +276,3 @@ def break_even(reference: Cost, challenger: Cost) -> BreakEven:
     if extra <= 0:
         return BreakEven(0.0, "cheaper from the first request")
     return BreakEven(extra / saving, "setup cost paid back by the lower cost per request")
-
-
-def cost_curve(cost: Cost, volumes: Sequence[float]) -> list[float | None]:
-    return [cost.total(v) for v in volumes]

@@ -12,7 +12,6 @@ from tailorlm.finetune.data import (
     collate,
     default_program,
     encode,
-    padding_efficiency,
     plan_batches,
     shard,
     split_by_tokens,
@@ -144,3 +143,10 @@ def test_split_by_tokens_counts_the_width_collate_pads_to():
     # 30 tokens pad to 32: two rows are 64 padded tokens, over a cap of 60
     assert split_by_tokens([0, 1], [30, 30], 60, multiple=32) == [[0], [1]]
     assert split_by_tokens([0, 1], [30, 30], 64, multiple=32) == [[0, 1]]
+
+
+def padding_efficiency(rows, batches) -> float:
+    """Real tokens / tokens computed (1.0 = no padding), before rounding widths up."""
+    real = sum(len(rows[i]) for b in batches for i in b)
+    computed = sum(max(len(rows[i]) for i in b) * len(b) for b in batches)
+    return real / computed if computed else 1.0

@@ -209,10 +209,3 @@ def collate(rows: Sequence[Row], pad_id: int, multiple: int = WIDTH_MULTIPLE) ->
         labels[i, row.prompt_len : len(row)] = ids[i, row.prompt_len : len(row)]
         mask[i, : len(row)] = 1
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-
-
-def padding_efficiency(rows: Sequence[Row], batches: Sequence[Sequence[int]]) -> float:
-    """Real tokens / tokens computed (1.0 = no padding), before rounding widths up."""
-    real = sum(len(rows[i]) for b in batches for i in b)
-    computed = sum(max(len(rows[i]) for i in b) * len(b) for b in batches)
-    return real / computed if computed else 1.0
