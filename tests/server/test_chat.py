@@ -244,3 +244,56 @@ def test_malformed_json_is_described_in_words(make_app):
         "Request body is not valid JSON: Expecting ',' delimiter: line 1 column 39 (char 38)"
     )
     assert error["param"] is None and error["code"] == "invalid_json"
+
+
+def _two_database_task(tmp_path):
+    import shutil
+    import sqlite3
+
+    import yaml
+
+    from tailorlm.tasks.loader import BUILTIN_DIR
+
+    root = shutil.copytree(BUILTIN_DIR / "sql-sales", tmp_path / "task")
+    with sqlite3.connect(root / "zoo.db") as conn:
+        conn.execute("CREATE TABLE keepers (keeper_id INTEGER PRIMARY KEY, shift TEXT)")
+    config = yaml.safe_load((root / "task.yaml").read_text())
+    config["resources"]["zoo"] = "zoo.db"
+    (root / "task.yaml").write_text(yaml.safe_dump(config))
+    return root
+
+
+def test_a_json_user_message_names_the_database_a_schema_program_renders(
+    make_app, openai_client, tmp_path
+):
+    """A tailored model whose program carries a schema answers about the database the client
+    names in a `db` field, by the task's resource name only (never a path)."""
+    from tailorlm.backends import FakeBackend
+
+    task = _two_database_task(tmp_path)
+    program = PromptProgram(name="schema", system="You write SQL.", schema="create", parser="sql")
+    store = RunStore()
+    writer = store.start(
+        "optimize", name="p", task="t", model="fake", config={"task": str(task)}, data_hash="h"
+    )
+    program.save(writer.path("program.yaml"))
+    run_id = writer.complete().id
+    seen = []
+    app, _ = make_app(backend=FakeBackend(responder=lambda m: seen.append(m) or "SELECT 1"))
+    ask = '{{"question": "Which shifts are there?", "db": {}}}'
+    with live_server(app) as url:
+        client = openai_client(url)
+
+        def chat(content):
+            messages = [{"role": "user", "content": content}]
+            return client.chat.completions.create(model=run_id[:22], messages=messages)
+
+        chat(ask.format('"zoo"'))
+        assert "CREATE TABLE keepers" in seen[-1][0]["content"]
+        assert seen[-1][-1]["content"] == "Which shifts are there?"
+        chat("How many orders?")  # plain text: the task's default database
+        assert "order_items" in seen[-1][0]["content"] and "keepers" not in seen[-1][0]["content"]
+        for bad in ('"aquarium"', '"/etc/passwd"', '"../zoo.db"', "3"):
+            with pytest.raises(openai.BadRequestError) as err:
+                chat(ask.format(bad))
+            assert "Unknown database" in str(err.value) and "db, zoo" in str(err.value)

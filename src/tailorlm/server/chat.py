@@ -111,22 +111,53 @@ def request_messages(entry: ModelEntry, req: ChatCompletionRequest) -> Messages:
     question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), None)
     if question is None:
         raise APIError(400, "A tailored model needs a user message", param="messages")
-    example = Example(id="request", inputs=_inputs(question, fields), output="")
+    example = request_example(question, fields, resources)
     try:
         return build_messages(entry.program, example, resources)
     except Exception as exc:  # noqa: BLE001 - a missing template field is the client's input
         raise APIError(400, f"Cannot apply the prompt program: {exc}", param="messages") from exc
 
 
-def _inputs(question: str, fields: tuple[str, ...]) -> dict[str, Any]:
-    if len(fields) > 1:
-        try:
-            data = json.loads(question)
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            return data
-    return {fields[0]: question}
+DB_KEY = "db"  # a JSON user message names its database here, by the task's resource name
+
+
+def request_example(question: str, fields: tuple[str, ...], resources: dict[str, Any]) -> Example:
+    """The user message as the program's input row. A JSON object fills several input fields,
+    and its `db` names which of the task's databases the question is about (a multi-database
+    task: the program renders that database's schema). Only the task's own databases by name,
+    never a path from the client."""
+    data = _json_object(question)
+    if data is None or (len(fields) == 1 and fields[0] not in data):
+        return Example(id="request", inputs={fields[0]: question}, output="")
+    meta = {}
+    if DB_KEY in data:
+        meta["db"] = _database(data.pop(DB_KEY), resources)
+    return Example(id="request", inputs=data, output="", meta=meta)
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _database(name: object, resources: dict[str, Any]) -> str:
+    databases = sorted(k for k, v in resources.items() if k == "db" or str(v).endswith(_DB_ENDINGS))
+    if not isinstance(name, str) or name not in databases:
+        shown = ", ".join(databases) or "(none: this model's task has no databases)"
+        raise APIError(
+            400,
+            f"Unknown database {name!r} in the user message's `{DB_KEY}` field; this model "
+            f"answers about: {shown}",
+            param="messages",
+            code="invalid_value",
+        )
+    return str(resources[name])
+
+
+_DB_ENDINGS = (".db", ".sqlite", ".sqlite3")
 
 
 @lru_cache(maxsize=32)
