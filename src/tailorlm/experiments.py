@@ -16,7 +16,7 @@ from tailorlm.config import run_config
 from tailorlm.evaluation import EvalSummary, iter_results, summarize
 from tailorlm.prompting.program import PromptProgram
 from tailorlm.prompting.strategies import get_strategy
-from tailorlm.store import RunStore, RunWriter
+from tailorlm.store import RunStore, RunWriter, canonical_json
 from tailorlm.store.steps import artifact, open_step
 from tailorlm.tasks import Task, load_task
 from tailorlm.types import Example, GenerationOptions, ProgressFn
@@ -83,6 +83,8 @@ def run_eval(
             summary = EvalSummary(**step.record.read_json(METRICS_FILE))
             return EvalOutcome(step.run_id, summary, reused=True, resumed=False, config=config)
         writer = step.out
+        if step.status == "new" and limit is not None:
+            _seed_from_prefix(store, config, task, split, writer)
         rows = _evaluate_into(writer, task, examples, program, backend, options, progress)
         wall_s = writer.read_json(STATE_FILE)["wall_s"]
         summary = summarize(rows, wall_s, seed=options.seed, metric=task.config.metric)
@@ -90,6 +92,36 @@ def run_eval(
         writer.write_json(PROGRAM_FILE, program.to_dict())
         writer.set_summary(_short_summary(summary, split, program.name))
     return EvalOutcome(writer.id, summary, reused=False, resumed=step.resumed, config=config)
+
+
+def _seed_from_prefix(
+    store: RunStore, config: dict[str, Any], task: Task, split: str, writer: RunWriter
+) -> None:
+    """Start from the rows of the largest stored evaluation of the same system on a shorter
+    prefix of the same split (a comparison that takes more test rows, `--until-decided`):
+    no row is generated twice. Greedy rows are the same whatever else is in their batch, up to
+    bf16 rounding."""
+
+    def without_limit(c: dict[str, Any]) -> str:
+        return canonical_json({k: v for k, v in c.items() if k != "limit"})  # tuples as lists
+
+    same, data_hash = without_limit(config), task.data_hash(split)
+    shorter = [
+        r
+        for r in store.list(kind=KIND, task=task.name, status="complete")
+        if r.data_hash == data_hash
+        and (r.load_config().get("limit") or 0) < config["limit"]
+        and r.load_config().get("limit") is not None
+        and without_limit(r.load_config()) == same
+    ]
+    if not shorter:
+        return
+    best = max(shorter, key=lambda r: r.load_config()["limit"])
+    for row in best.read_jsonl(ROWS_FILE):
+        writer.append_jsonl(ROWS_FILE, row)
+    wall = best.read_json(STATE_FILE)["wall_s"] if (best.dir / STATE_FILE).is_file() else 0.0
+    writer.write_json(STATE_FILE, {"wall_s": wall})
+    writer.set_summary({"seeded_from": best.id})
 
 
 def load_now(backend: Backend) -> None:

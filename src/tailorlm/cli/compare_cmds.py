@@ -51,6 +51,20 @@ def compare_cmd(
     ] = True,
     out: OutOpt = None,
     target: TargetOpt = None,
+    until_decided: Annotated[
+        bool,
+        typer.Option(
+            "--until-decided",
+            help="Add test rows chunk by chunk until the best prompt and the best fine-tuned "
+            "system differ significantly or are within --margin (a sequential test).",
+        ),
+    ] = False,
+    margin: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="With --until-decided: a difference too small to matter."
+        ),
+    ] = 0.05,
 ) -> None:
     """Measure zero-shot, the best hand-built prompt, the optimized prompt, the fine-tuned
     model and fine-tuned + optimized prompt side by side on TASK's test split."""
@@ -64,6 +78,8 @@ def compare_cmd(
         reuse=reuse,
         out=out,
         target=target,
+        until_decided=until_decided,
+        margin=margin,
     )
 
 
@@ -93,6 +109,8 @@ def _compare(
     out: Path | None,
     api_key: str | None,
     target: float | None = None,
+    until_decided: bool = False,
+    margin: float = 0.05,
     **kwargs: Any,
 ) -> None:
     from tailorlm.backends import as_backend
@@ -102,7 +120,15 @@ def _compare(
     kwargs["model"] = as_backend(kwargs["model"], api_key=api_key)  # the key stays out of configs
 
     with _progress() as progress:
-        outcome = run_compare(task, progress=progress, **kwargs)
+        if until_decided:
+            from tailorlm.compare.sequential import run_until_decided
+
+            kwargs.pop("reuse", None)
+            outcome = run_until_decided(task, progress=progress, margin=margin, **kwargs)
+        else:
+            outcome = run_compare(task, progress=progress, **kwargs)
+    for line in _sequential_lines(outcome.comparison):
+        console.print(line, highlight=False, soft_wrap=True)
     wall = outcome.comparison.get("wall_s") or 0.0
     note = " (reused stored comparison)" if outcome.reused else f" in {wall:.0f} s"
     console.print(f"run [bold]{outcome.run_id}[/bold]{note}", highlight=False)
@@ -116,6 +142,21 @@ def _compare(
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _sequential_lines(comparison: dict[str, Any]) -> list[str]:
+    seq = comparison.get("sequential")
+    if not seq:
+        return []
+    lines = [f"until decided ({seq['method']}):"]
+    for lk in seq["looks"]:
+        low, high = lk["ci"]
+        lines.append(
+            f"  {lk['n']} rows: {lk['a']} - {lk['b']} {100 * lk['diff']:+.1f} points "
+            f"[{100 * low:+.1f}, {100 * high:+.1f}], alpha this look {lk['alpha_k']:.4f}: "
+            f"{lk['decision']}"
+        )
+    return [*lines, seq["decision"]]
 
 
 def show_report(
