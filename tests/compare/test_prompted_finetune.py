@@ -50,10 +50,10 @@ def test_training_rows_carry_the_schema_of_their_own_database(tmp_path, tiny_mod
         system = build_messages(program, example, task.resources())[0]["content"]
         zoo = str(example.meta.get("db", "")).endswith("zoo.db")
         zoo_rows += zoo
-        assert ("CREATE TABLE keepers" in system) == zoo, row.id
+        assert ("keepers(" in system) == zoo, row.id
         assert ("order_items" in system) != zoo, row.id
         # ... and that system message is what the row trains on.
         prompt = prep.tokenizer.decode(row.input_ids[: row.prompt_len])
         assert "".join(system.split()) in "".join(prompt.split()), row.id
-    assert zoo_rows == 10
+    assert 0 < zoo_rows < 30  # both databases among the rows checked
     assert prep.record["program"]["name"].startswith("prompted(")
