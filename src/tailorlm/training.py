@@ -179,8 +179,9 @@ def _finish(prep: Prepared, writer: RunWriter, result: Any, accelerator: Any) ->
     model_dir = seal_artifact(writer.dir, prep)
     best = best_metric(prep, model_dir) if prep.metric_examples else None
     metrics = final_metrics(prep, result, accelerator, best)
-    writer.write_json(METRICS_FILE, metrics)
     train_log, dev_log = writer.read_jsonl(TRAIN_LOG), writer.read_jsonl(DEV_LOG)
+    metrics["train_loss_at_best"] = _train_loss_at(train_log, metrics, prep.config.eval_every)
+    writer.write_json(METRICS_FILE, metrics)
     svg = loss_curve_svg(train_log, dev_log)
     writer.path(LOSS_CURVE_FILE).write_text(svg, encoding="utf-8")
     drop_checkpoints(writer.dir)
@@ -188,6 +189,16 @@ def _finish(prep: Prepared, writer: RunWriter, result: Any, accelerator: Any) ->
     writer.set_summary(summary)
     writer.complete()
     return summary
+
+
+def _train_loss_at(
+    train_log: list[dict[str, Any]], metrics: dict[str, Any], window: int
+) -> float | None:
+    """Mean training loss over the `window` steps up to the best step (what the stored model
+    saw last): the train loss an OpenAI checkpoint object reports."""
+    best = metrics.get("best_step") or metrics.get("steps") or 0
+    losses = [r["loss"] for r in train_log if best - window < r["step"] <= best]
+    return sum(losses) / len(losses) if losses else None
 
 
 def _short_summary(metrics: dict[str, Any]) -> dict[str, Any]:

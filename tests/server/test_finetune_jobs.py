@@ -85,6 +85,7 @@ def test_a_complete_job_and_chat_with_its_model(tiny_model_dir, openai_client):
         [checkpoint] = client.fine_tuning.jobs.checkpoints.list(created.id).data
         assert checkpoint.fine_tuned_model_checkpoint == job.fine_tuned_model
         assert checkpoint.metrics.valid_loss is not None
+        assert isinstance(checkpoint.metrics.train_loss, float)  # was null
 
         assert job.fine_tuned_model in [m.id for m in client.models.list()]
         reply = client.chat.completions.create(

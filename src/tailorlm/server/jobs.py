@@ -317,6 +317,7 @@ class JobService:
                 "step_number": int(metrics.get("best_step") or metrics["steps"]),
                 "metrics_json": {
                     "step": metrics.get("best_step") or metrics["steps"],
+                    "train_loss": metrics.get("train_loss_at_best"),
                     "valid_loss": metrics.get("best_dev_loss"),
                 },
                 "fine_tuned_model_checkpoint": model,
