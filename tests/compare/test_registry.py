@@ -24,6 +24,8 @@ def test_the_built_in_systems_are_registered_in_table_order():
         "optimized-prompt",
         "finetuned",
         "finetuned-optimized",
+        "prompted-finetune",
+        "prompted-finetune-optimized",
     ]
     assert {s.approach for s in SPECS} == {"prompt", "finetune", "both"}
     assert dict((s.id, s.builds_on) for s in SPECS)["finetuned-optimized"] == ("finetuned",)

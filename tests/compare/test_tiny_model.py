@@ -9,12 +9,16 @@ from tailorlm.store import RunStore
 from .helpers import tiny
 
 
-def test_all_five_systems_and_the_learning_curve_with_a_local_model(tiny_model_dir):
+def test_every_system_and_the_learning_curve_with_a_local_model(tiny_model_dir):
     preset = tiny(test_limit=4, max_new_tokens=6, curve_sizes=(12, 24))
     outcome = run_compare("sql-sales", model=str(tiny_model_dir), preset=preset)
     c = outcome.comparison
     systems = {s["id"]: s for s in c["systems"]}
-    assert [s["status"] for s in c["systems"]] == ["ok"] * 5, [s["reason"] for s in c["systems"]]
+    assert [s["status"] for s in c["systems"]] == ["ok"] * 7, [s["reason"] for s in c["systems"]]
+    # prompt -> weights trains on rows carrying the best prompt: more tokens for the same steps
+    prompted = systems["prompted-finetune"]
+    assert prompted["setup"]["train_tokens"] > systems["finetuned"]["setup"]["train_tokens"]
+    assert prompted["builds_on"] == ["best-prompt"]
     tuned = systems["finetuned"]
     assert tuned["approach"] == "finetune" and tuned["artifacts"]["adapter_bytes"] > 0
     assert tuned["setup"]["train_tokens"] > 0 and tuned["setup"]["flops"] > 0
