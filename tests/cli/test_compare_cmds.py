@@ -94,3 +94,22 @@ def test_compare_holds_the_systems_to_the_target(monkeypatch):
     )
     result = invoke("compare", "sql-sales", "--target", "1.5")
     assert result.exit_code != 0  # a bar is a fraction
+
+
+def test_until_decided_prints_each_look_and_the_decision(monkeypatch):
+    from tailorlm.compare import sequential
+
+    real = sequential.run_compare
+
+    def fake_compare(task, **kwargs):
+        kwargs["preset"] = tiny()
+        return real(task, **{**kwargs, "model": schema_and_demos_fake(task)})  # a loaded Task
+
+    # The fake cannot be fine-tuned: decide the prompt pair it separates.
+    monkeypatch.setattr(sequential, "run_compare", fake_compare)
+    monkeypatch.setattr(sequential, "key_pair", lambda c: ("best-prompt", "zero-shot"))
+    result = invoke("compare", "sql-sales", "--until-decided", "--limit", "6")
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    assert "until decided" in flat and "6 rows: best-prompt - zero-shot" in flat
+    assert "decided after 12 rows: best-prompt is better" in flat
