@@ -34,19 +34,33 @@ or yields fewer than MIN_FILLINGS usable fillings, stops the build.
 from __future__ import annotations
 
 import argparse
-import itertools
-import json
 import math
 import os
 import random
 import re
 import sqlite3
-import string
+import sys
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling generator's helpers
+from build_sql_sales import (  # noqa: E402 - after the path it is found on
+    axis,
+    column,
+    grid,
+    jsonl,
+    month_name,
+    non_empty,
+    norm,
+    pick,
+    random_day,
+    render,
+    slot_fields,
+    write_atomic,
+)
 
 SEED = 20251202
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src/tailorlm/tasks/builtin/sql-multi"
@@ -78,14 +92,6 @@ YEARS = ("2023", "2024")
 # ---------------------------------------------------------------- generic helpers
 
 
-def pick(rng: random.Random, weighted: dict[str, int]) -> str:
-    return rng.choices(list(weighted), weights=list(weighted.values()))[0]
-
-
-def day(rng: random.Random, start: date, end: date) -> date:
-    return date.fromordinal(rng.randint(start.toordinal(), end.toordinal()))
-
-
 def people(rng: random.Random, n: int) -> list[str]:
     """`n` distinct full names, so a name identifies one person in its table."""
     return rng.sample([f"{f} {la}" for f in FIRST_NAMES for la in LAST_NAMES], n)
@@ -109,28 +115,10 @@ def numbered(rows: list[tuple]) -> list[tuple]:
     return [(i, *row) for i, row in enumerate(rows, 1)]
 
 
-def axis(key: str, values) -> list[dict]:
-    return [{key: v} for v in values]
-
-
-def grid(*axes: list[dict]) -> list[dict]:
-    """Every combination of the axes, each merged into one slot dict."""
-    return [{k: v for part in combo for k, v in part.items()} for combo in itertools.product(*axes)]
-
-
-def column(conn: sqlite3.Connection, sql: str) -> list:
-    return [row[0] for row in conn.execute(sql)]
-
-
-def month_name(month: str) -> str:
-    """'2023-03' -> 'March 2023' (a fixed list: calendar.month_name depends on the locale)."""
-    return f"{MONTHS.split()[int(month[5:]) - 1]} {month[:4]}"
-
-
 def date_ranges(rng: random.Random, n: int, start: date, end: date) -> list[dict]:
     out = []
     for _ in range(n):
-        first = day(rng, start, end)
+        first = random_day(rng, start, end)
         out.append(
             {"start": first.isoformat(), "end": (first + timedelta(rng.randint(6, 60))).isoformat()}
         )
@@ -154,12 +142,6 @@ def common(name: str) -> dict[str, list[dict]]:
 
 
 # ---------------------------------------------------------------- families and databases
-
-
-def non_empty(rows: list[tuple]) -> bool:
-    """A usable gold answer: some row, some non-NULL value, and not a bare 0 count."""
-    values = [v for row in rows for v in row]
-    return any(v is not None for v in values) and values != [0]
 
 
 def zero_and_nonzero(rows: list[tuple]) -> bool:
@@ -245,7 +227,7 @@ def library_tables(rng: random.Random) -> dict[str, list[tuple]]:
             name,
             rng.choice(LIBRARY_CITIES),
             pick(rng, MEMBERSHIPS),
-            day(rng, date(2018, 1, 1), date(2024, 6, 30)),
+            random_day(rng, date(2018, 1, 1), date(2024, 6, 30)),
         )
         for name in people(rng, 160)
     ]
@@ -264,7 +246,7 @@ def library_loans(rng: random.Random, n_books: int, members: list[tuple]) -> lis
     drafts = []
     for _ in range(1000):
         mid = rng.choices(range(len(members)), weights=member_w)[0]
-        loan = day(rng, max(members[mid][3], date(2023, 1, 1)), date(2024, 12, 31))
+        loan = random_day(rng, max(members[mid][3], date(2023, 1, 1)), date(2024, 12, 31))
         due = loan + timedelta(days=21)
         back = loan + timedelta(days=rng.randint(2, 40))
         # lost books and loans still out at the end of 2024 have no return date
@@ -481,11 +463,13 @@ def clinic_tables(rng: random.Random) -> dict[str, list[tuple]]:
     doctors = []
     for i, name in enumerate(people(rng, 30)):
         dept = i % len(DEPARTMENTS) + 1 if i < 16 else rng.randint(1, len(DEPARTMENTS))
-        doctors.append((name, dept, day(rng, date(2005, 1, 1), date(2024, 6, 30)).isoformat()))
+        doctors.append(
+            (name, dept, random_day(rng, date(2005, 1, 1), date(2024, 6, 30)).isoformat())
+        )
     patients = [
         (
             n,
-            day(rng, date(1935, 1, 1), date(2022, 12, 31)).isoformat(),
+            random_day(rng, date(1935, 1, 1), date(2022, 12, 31)).isoformat(),
             rng.choice("FM"),
             rng.choice(CLINIC_CITIES),
         )
@@ -506,7 +490,7 @@ def clinic_appointments(rng: random.Random, doctors: list[tuple], n_patients: in
     for _ in range(1600):
         did = rng.choices(range(len(doctors)), weights=doctor_w)[0]
         first = max(date.fromisoformat(doctors[did][2]), date(2023, 1, 1))
-        when = day(rng, first, date(2024, 12, 31)).isoformat()
+        when = random_day(rng, first, date(2024, 12, 31)).isoformat()
         status = pick(rng, APPOINTMENT_STATUS)
         base = fees[doctors[did][1] - 1]
         fee = {"completed": round(base * rng.uniform(0.8, 1.3), 2), "no-show": 25.0}.get(
@@ -735,7 +719,7 @@ def airline_tables(rng: random.Random) -> dict[str, list[tuple]]:
     seen, flights = set(), []
     while len(flights) < 420:
         number, origin, dest, minutes = rng.choices(routes, weights=route_w)[0]
-        when = day(rng, date(2023, 1, 1), date(2024, 12, 31)).isoformat()
+        when = random_day(rng, date(2023, 1, 1), date(2024, 12, 31)).isoformat()
         status = pick(rng, FLIGHT_STATUS)
         if (number, when) not in seen:  # a flight number flies once a day
             seen.add((number, when))
@@ -986,7 +970,7 @@ def school_tables(rng: random.Random) -> dict[str, list[tuple]]:
         grade = rng.randint(9, 12)
         admitted = date(2024 - (grade - 9), 8, rng.randint(19, 30))
         if grade > 9 and rng.random() < 0.25:  # transfer students join later
-            admitted = day(rng, admitted + timedelta(days=30), date(2024, 6, 30))
+            admitted = random_day(rng, admitted + timedelta(days=30), date(2024, 6, 30))
         students.append((name, grade, rng.randint(1, len(teachers)), admitted.isoformat()))
     return {
         "teachers": numbered(teachers),
@@ -1258,7 +1242,7 @@ def warehouse_shipments(rng: random.Random, n_items: int) -> list[tuple]:
     drafts = []
     for _ in range(1600):
         iid = rng.choices(range(n_items), weights=item_w)[0] + 1
-        when = day(rng, date(2023, 1, 1), date(2024, 12, 31)).isoformat()
+        when = random_day(rng, date(2023, 1, 1), date(2024, 12, 31)).isoformat()
         wid, direction = rng.randint(1, len(WAREHOUSES)), pick(rng, DIRECTIONS)
         drafts.append((when, iid, wid, direction, rng.randint(1, 120)))
     drafts.sort()
@@ -1469,7 +1453,7 @@ def sports_tables(rng: random.Random) -> dict[str, list[tuple]]:
         shirts = iter(rng.sample(range(1, 41), 20))
         for position, count in SQUAD.items():
             for _ in range(count):
-                born = day(rng, date(1988, 1, 1), date(2005, 12, 31)).isoformat()
+                born = random_day(rng, date(1988, 1, 1), date(2005, 12, 31)).isoformat()
                 players.append((next(names), tid, position, next(shirts), born))
                 weights.append(scoring_weight(rng, position))
     matches = [m for season in SEASONS for m in season_matches(rng, season)]
@@ -1739,10 +1723,6 @@ def build_db(path: Path, db: Database) -> None:
 # ---------------------------------------------------------------- rows
 
 
-def render(template: str, slots: dict) -> str:
-    return " ".join(template.format(**slots).split())
-
-
 def usable(conn: sqlite3.Connection, fam: Family, sql: str) -> bool:
     """Does the gold query give a clear answer? Errors propagate: a broken template must stop us."""
     rows = conn.execute(sql).fetchall()
@@ -1774,7 +1754,7 @@ def fillings(conn: sqlite3.Connection, fam: Family, ctx: dict, want: int) -> lis
 
 
 def family_rows(conn: sqlite3.Connection, db: Database, fam: Family, ctx: dict) -> list[dict]:
-    if len({frozenset(_fields(p)) for p in fam.phrasings}) != 1:
+    if len({frozenset(slot_fields(p)) for p in fam.phrasings}) != 1:
         raise ValueError(f"{db.name}.{fam.name}: phrasings use different slots")
     meta = {
         "family": f"{db.name}.{fam.name}",
@@ -1793,10 +1773,6 @@ def family_rows(conn: sqlite3.Connection, db: Database, fam: Family, ctx: dict) 
     ]
 
 
-def _fields(template: str) -> list[str]:
-    return [f for _, f, _, _ in string.Formatter().parse(template) if f]
-
-
 def database_rows(path: Path, db: Database) -> list[dict]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
@@ -1804,10 +1780,6 @@ def database_rows(path: Path, db: Database) -> list[dict]:
         return [row for fam in db.families for row in family_rows(conn, db, fam, ctx)]
     finally:
         conn.close()
-
-
-def norm(question: str) -> str:
-    return " ".join(question.lower().split())
 
 
 def build_splits(out: Path) -> dict[str, list[dict]]:
@@ -1859,28 +1831,6 @@ system_prompt: >-
 resources:
   db: {DEFAULT_DB}.db
 {resources}"""
-
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def jsonl(split: str, rows: list[dict]) -> str:
-    lines = [
-        json.dumps(
-            {
-                "id": f"{split}-{i:04d}",
-                "input": {"question": row["question"]},
-                "output": row["sql"],
-                "db": row["db"],
-                "meta": row["meta"],
-            }
-        )
-        for i, row in enumerate(rows, 1)
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:

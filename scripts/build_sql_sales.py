@@ -137,11 +137,11 @@ resources:
 # ---------------------------------------------------------------- database
 
 
-def _pick(rng: random.Random, weighted: dict[str, int]) -> str:
+def pick(rng: random.Random, weighted: dict[str, int]) -> str:
     return rng.choices(list(weighted), weights=list(weighted.values()))[0]
 
 
-def _day(rng: random.Random, start: date, end: date) -> date:
+def random_day(rng: random.Random, start: date, end: date) -> date:
     return date.fromordinal(rng.randint(start.toordinal(), end.toordinal()))
 
 
@@ -152,9 +152,9 @@ def gen_customers(rng: random.Random) -> list[tuple]:
     rows = []
     for cid, name in enumerate(names, 1):
         region = rng.choice(list(REGIONS))
-        city, segment = rng.choice(REGIONS[region]), _pick(rng, SEGMENTS)
+        city, segment = rng.choice(REGIONS[region]), pick(rng, SEGMENTS)
         email = name.lower().replace(" ", ".") + "@example.com"
-        signup = _day(rng, date(2021, 1, 1), date(2024, 9, 30)).isoformat()
+        signup = random_day(rng, date(2021, 1, 1), date(2024, 9, 30)).isoformat()
         rows.append((cid, name, email, city, region_ids[region], segment, signup))
     return rows
 
@@ -176,8 +176,8 @@ def gen_orders(rng: random.Random, customers: list[tuple]) -> list[tuple]:
     drafts = []
     for cust in picks:
         first = max(date.fromisoformat(cust[6]), date(2023, 1, 1))
-        day = _day(rng, first, date(2024, 12, 31)).isoformat()
-        drafts.append((day, cust[0], _pick(rng, STATUSES), _pick(rng, CHANNELS)))
+        day = random_day(rng, first, date(2024, 12, 31)).isoformat()
+        drafts.append((day, cust[0], pick(rng, STATUSES), pick(rng, CHANNELS)))
     drafts.sort()  # order ids follow dates, as in a real system
     return [(oid, cid, day, status, chan) for oid, (day, cid, status, chan) in enumerate(drafts, 1)]
 
@@ -244,7 +244,7 @@ def column(conn: sqlite3.Connection, sql: str) -> list:
 def date_ranges(rng: random.Random, n: int) -> list[dict]:
     out = []
     for _ in range(n):
-        start = _day(rng, date(2023, 1, 1), date(2024, 10, 31))
+        start = random_day(rng, date(2023, 1, 1), date(2024, 10, 31))
         end = start + timedelta(days=rng.randint(6, 60))
         out.append({"start": start.isoformat(), "end": end.isoformat()})
     return out
@@ -768,7 +768,7 @@ def build_splits(conn: sqlite3.Connection) -> dict[str, list[dict]]:
     ctx = context(conn)
     splits: dict[str, list[dict]] = {"train": [], "dev": [], "test": []}
     for fam in FAMILIES:
-        if len({frozenset(_fields(p)) for p in fam.phrasings}) != 1:
+        if len({frozenset(slot_fields(p)) for p in fam.phrasings}) != 1:
             raise ValueError(f"{fam.name}: phrasings use different slots")
         for split, rows in family_rows(conn, fam, ctx).items():
             splits[split].extend(rows)
@@ -783,7 +783,7 @@ def build_splits(conn: sqlite3.Connection) -> dict[str, list[dict]]:
     return splits
 
 
-def _fields(template: str) -> list[str]:
+def slot_fields(template: str) -> list[str]:
     return [f for _, f, _, _ in string.Formatter().parse(template) if f]
 
 
@@ -803,6 +803,7 @@ def jsonl(split: str, rows: list[dict]) -> str:
                 "id": f"{split}-{i:04d}",
                 "input": {"question": row["question"]},
                 "output": row["sql"],
+                **({"db": row["db"]} if "db" in row else {}),  # sql-multi: the row's database
                 "meta": row["meta"],
             }
         )
