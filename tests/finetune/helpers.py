@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tailorlm.finetune import FinetuneConfig
-from tailorlm.finetune.runner import Prepared, prepare
+from tailorlm.finetune.runner import Prepared, prepare, training_job
 from tailorlm.finetune.train import TrainJob
 from tailorlm.tasks import load_task
 
@@ -29,15 +29,7 @@ def tiny_prepared(model_dir: Path, **overrides) -> Prepared:
 
 def tiny_job(prep: Prepared, run_dir: Path) -> TrainJob:
     run_dir.mkdir(parents=True, exist_ok=True)
-    return TrainJob(
-        model_path=prep.model_path,
-        run_dir=run_dir,
-        train_rows=prep.train_rows,
-        dev_rows=prep.dev_rows,
-        config=prep.config,
-        record=prep.record,
-        pad_id=prep.tokenizer.pad_token_id,
-    )
+    return training_job(prep, run_dir)
 
 
 class GradRecorder:

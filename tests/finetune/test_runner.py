@@ -313,21 +313,10 @@ def test_the_task_metric_is_measured_at_each_epoch_end(tiny_model_dir):
 def test_two_identical_finetunes_at_once_end_in_one_complete_run(tiny_model_dir):
     """The second waits on the step lock and reuses the first's run (it used to take over the
     live run's folder, or start a second training of the same step)."""
-    import threading
 
-    outcomes, errors = [], []
+    from tests.threads import at_once
 
-    def work():
-        try:
-            outcomes.append(_run(tiny_model_dir, seed=7))
-        except Exception as exc:  # noqa: BLE001 - collected for the assertion
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
+    outcomes, errors = at_once(lambda: _run(tiny_model_dir, seed=7), timeout_s=300)
     assert errors == []
     assert len({o.run_id for o in outcomes}) == 1
     assert sorted(o.reused for o in outcomes) == [False, True]

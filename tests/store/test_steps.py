@@ -15,6 +15,7 @@ from tailorlm.errors import StoreError
 from tailorlm.experiments import run_eval
 from tailorlm.store import RunStore
 from tailorlm.store.steps import artifact, open_step, record_lock
+from tests.threads import at_once
 
 
 def _open(store, config, **kw):
@@ -67,19 +68,9 @@ class SlowFake(FakeBackend):
 
 
 def test_two_threads_running_the_same_eval_share_one_complete_run():
-    outcomes, errors = [], []
-
-    def work():
-        try:
-            outcomes.append(run_eval("sql-sales", model=SlowFake(default="SELECT 1"), limit=3))
-        except Exception as exc:  # noqa: BLE001 - collected for the assertion
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    outcomes, errors = at_once(
+        lambda: run_eval("sql-sales", model=SlowFake(default="SELECT 1"), limit=3)
+    )
     assert errors == []
     assert len({o.run_id for o in outcomes}) == 1
     assert sorted(o.reused for o in outcomes) == [False, True]

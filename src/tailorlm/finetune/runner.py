@@ -145,13 +145,9 @@ def check_disk(root: Path, prep: Prepared) -> None:
     ckpt.check_disk(root, int(need * 1.2) + (64 << 20))
 
 
-def train_in(run_dir: Path, prep: Prepared, progress: EventFn | None) -> tuple[Any, Any]:
-    """Train (or continue from the newest checkpoint) in `run_dir` on every process; returns
-    (TrainResult, accelerator). Nothing here knows about the run store."""
-    from tailorlm.finetune.train import make_accelerator
-
-    accelerator = make_accelerator(prep.record["precision"])
-    job = TrainJob(
+def training_job(prep: Prepared, run_dir: Path, metric: Any = None) -> TrainJob:
+    """What `train` needs of a prepared run, training into `run_dir`."""
+    return TrainJob(
         model_path=prep.model_path,
         run_dir=run_dir,
         train_rows=prep.train_rows,
@@ -159,9 +155,18 @@ def train_in(run_dir: Path, prep: Prepared, progress: EventFn | None) -> tuple[A
         config=prep.config,
         record=prep.record,
         pad_id=prep.tokenizer.pad_token_id,
-        metric=training_metric(prep) if prep.metric_examples else None,
+        metric=metric,
     )
-    result = train(job, accelerator, progress)
+
+
+def train_in(run_dir: Path, prep: Prepared, progress: EventFn | None) -> tuple[Any, Any]:
+    """Train (or continue from the newest checkpoint) in `run_dir` on every process; returns
+    (TrainResult, accelerator). Nothing here knows about the run store."""
+    from tailorlm.finetune.train import make_accelerator
+
+    accelerator = make_accelerator(prep.record["precision"])
+    metric = training_metric(prep) if prep.metric_examples else None
+    result = train(training_job(prep, run_dir, metric), accelerator, progress)
     accelerator.free_memory()  # its references to the model and optimizer
     release_memory()
     return result, accelerator
