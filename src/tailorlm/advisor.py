@@ -287,8 +287,7 @@ def _no_method(s: Situation, e: Evidence) -> Advice | None:
         return None
     lines = _evidence_lines(e)
     if s.target is not None:
-        _, point, _ = verdict.bar_lines(e.results, s.target)
-        meets = [r for r in e.results if r.ci and r.ci[0] >= s.target]
+        meets, point, _ = verdict.bar_lines(e.results, s.target)
         if meets or point:
             return None
         best = max(e.results, key=lambda r: r.quality)

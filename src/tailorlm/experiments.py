@@ -67,11 +67,12 @@ def run_eval(
     backend = as_backend(model)
     config = eval_config(task, backend.name, program, split, limit, options, engine_of(backend))
     store = store or RunStore()
+    data_hash = task.data_hash(split)
     opened = open_step(
         store,
         KIND,
         config,
-        task.data_hash(split),
+        data_hash,
         name=program.name,
         task=task.name,
         model=backend.name,
@@ -84,7 +85,7 @@ def run_eval(
             return EvalOutcome(step.run_id, summary, reused=True, resumed=False, config=config)
         writer = step.out
         if step.status == "new" and limit is not None:
-            _seed_from_prefix(store, config, task, split, writer)
+            _seed_from_prefix(store, config, task.name, data_hash, writer)
         rows = _evaluate_into(writer, task, examples, program, backend, options, progress)
         wall_s = writer.read_json(STATE_FILE)["wall_s"]
         summary = summarize(rows, wall_s, seed=options.seed, metric=task.config.metric)
@@ -95,7 +96,7 @@ def run_eval(
 
 
 def _seed_from_prefix(
-    store: RunStore, config: dict[str, Any], task: Task, split: str, writer: RunWriter
+    store: RunStore, config: dict[str, Any], task: str, data_hash: str, writer: RunWriter
 ) -> None:
     """Start from the rows of the largest stored evaluation of the same system on a shorter
     prefix of the same split (a comparison that takes more test rows, `--until-decided`):
@@ -105,18 +106,20 @@ def _seed_from_prefix(
     def without_limit(c: dict[str, Any]) -> str:
         return canonical_json({k: v for k, v in c.items() if k != "limit"})  # tuples as lists
 
-    same, data_hash = without_limit(config), task.data_hash(split)
-    shorter = [
-        r
-        for r in store.list(kind=KIND, task=task.name, status="complete")
+    same = without_limit(config)
+    stored = [
+        (r, r.load_config())  # read each config once
+        for r in store.list(kind=KIND, task=task, status="complete")
         if r.data_hash == data_hash
-        and (r.load_config().get("limit") or 0) < config["limit"]
-        and r.load_config().get("limit") is not None
-        and without_limit(r.load_config()) == same
+    ]
+    shorter = [
+        (r, c)
+        for r, c in stored
+        if c.get("limit") is not None and c["limit"] < config["limit"] and without_limit(c) == same
     ]
     if not shorter:
         return
-    best = max(shorter, key=lambda r: r.load_config()["limit"])
+    best, _ = max(shorter, key=lambda pair: pair[1]["limit"])
     for row in best.read_jsonl(ROWS_FILE):
         writer.append_jsonl(ROWS_FILE, row)
     wall = best.read_json(STATE_FILE)["wall_s"] if (best.dir / STATE_FILE).is_file() else 0.0
