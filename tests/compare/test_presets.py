@@ -33,3 +33,26 @@ def test_unknown_preset_lists_the_choices():
     with pytest.raises(ConfigError) as err:
         get_preset("fast")
     assert "quick" in err.value.hint
+
+
+def test_systems_adds_what_a_choice_builds_on_and_the_baseline():
+    quick = get_preset("quick")
+    chosen = quick.with_overrides(systems="prompted-finetune-optimized")
+    assert chosen.systems == (
+        "zero-shot",
+        "best-prompt",
+        "prompted-finetune",
+        "prompted-finetune-optimized",
+    )
+    assert quick.with_overrides(systems="all").systems is None
+    assert quick.with_overrides(systems=["finetuned", " zero-shot"]).systems == (
+        "zero-shot",
+        "finetuned",
+    )
+
+
+@pytest.mark.parametrize("bad", ["fine-tuned", ",", "finetuned,nope"])
+def test_an_unknown_or_empty_systems_choice_lists_the_ids(bad):
+    with pytest.raises(ConfigError) as err:
+        get_preset("quick").with_overrides(systems=bad)
+    assert "zero-shot" in err.value.hint

@@ -201,3 +201,11 @@ def test_busy_cores_reads_the_cpu_now():
     from tailorlm.hardware import busy_cores
 
     assert 0.0 <= busy_cores(window_s=0.05) <= (os.cpu_count() or 1) + 1e-9
+
+
+def test_systems_choose_what_runs_and_the_rest_keep_a_skipped_row(sql_task):
+    c = _compare(sql_task, schema_and_demos_fake(sql_task), systems="best-prompt").comparison
+    statuses = {s["id"]: s["status"] for s in c["systems"]}
+    assert statuses.pop("zero-shot") == statuses.pop("best-prompt") == "ok"
+    assert set(statuses.values()) == {"skipped"}
+    assert "--systems all" in _by_id(c)["optimized-prompt"]["reason"]

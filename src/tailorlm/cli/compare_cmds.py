@@ -28,6 +28,14 @@ BudgetOpt = Annotated[
 LimitOpt = Annotated[
     int | None, typer.Option(min=1, help="Test examples (the first N of the shuffled test split).")
 ]
+SystemsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Systems to run: comma-separated ids (the systems they build on are added) or "
+        "'all'; default: the preset's. Ids: zero-shot, best-prompt, optimized-prompt, "
+        "finetuned, finetuned-optimized, prompted-finetune, prompted-finetune-optimized.",
+    ),
+]
 OutOpt = Annotated[
     Path | None,
     typer.Option(help="Folder for report.html/.md/.json (default: the compare run's folder)."),
@@ -46,6 +54,7 @@ def compare_cmd(
     preset: PresetOpt = "quick",
     budget: BudgetOpt = None,
     limit: LimitOpt = None,
+    systems: SystemsOpt = None,
     reuse: Annotated[
         bool, typer.Option(help="Reuse an identical stored comparison (steps are reused anyway).")
     ] = True,
@@ -75,6 +84,7 @@ def compare_cmd(
         preset=preset,
         budget=budget,
         limit=limit,
+        systems=systems,
         reuse=reuse,
         out=out,
         target=target,

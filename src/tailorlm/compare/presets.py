@@ -45,9 +45,25 @@ class Preset:
     def runs(self, system_id: str) -> bool:
         return self.systems is None or system_id in self.systems
 
-    def with_overrides(self, *, budget: int | None = None, limit: int | None = None) -> Preset:
-        """`budget` sets both optimizer budgets (model calls on dev); `limit` the test subset."""
+    def with_overrides(
+        self,
+        *,
+        budget: int | None = None,
+        limit: int | None = None,
+        systems: str | list[str] | tuple[str, ...] | None = None,
+    ) -> Preset:
+        """`budget` sets both optimizer budgets (model calls on dev); `limit` the test subset;
+        `systems` the systems run (ids, with the systems they build on added, or "all")."""
         out = self
+        if systems is not None:
+            ids = systems.split(",") if isinstance(systems, str) else list(systems)
+            ids = [i.strip() for i in ids if i.strip()]
+            if ids == ["all"]:
+                out = replace(out, systems=None)
+            else:
+                from tailorlm.compare.registry import with_bases
+
+                out = replace(out, systems=with_bases(ids))
         if budget is not None:
             out = replace(
                 out,

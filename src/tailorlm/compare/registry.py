@@ -100,6 +100,30 @@ def registered() -> tuple[SystemSpec, ...]:
     return tuple(sorted(_SYSTEMS.values(), key=lambda s: s.order))
 
 
+def with_bases(ids: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """`ids` (system ids, as a user lists them for `--systems`), every system they build on and
+    the baseline (the first system: every paired test is against it), in table order; an
+    unknown id is a ConfigError that lists the registered ones."""
+    from tailorlm.compare import systems  # noqa: F401 - registers the built-in systems
+    from tailorlm.errors import ConfigError
+
+    if not ids:
+        raise ConfigError("No systems chosen", hint="name system ids, e.g. zero-shot,finetuned")
+    chosen: set[str] = set()
+    todo = [*ids, registered()[0].id]
+    while todo:
+        sid = todo.pop()
+        if sid not in _SYSTEMS:
+            raise ConfigError(
+                f"Unknown system '{sid}'",
+                hint=f"choose from: {', '.join(s.id for s in registered())}, or 'all'",
+            )
+        if sid not in chosen:
+            chosen.add(sid)
+            todo.extend(_SYSTEMS[sid].builds_on)
+    return tuple(s.id for s in registered() if s.id in chosen)
+
+
 def texts_for(system_id: str, approach: str) -> Texts:
     """The texts of a system in a stored comparison (registered, else its approach's)."""
     from tailorlm.compare import systems  # noqa: F401 - registers the built-in systems

@@ -65,6 +65,7 @@ def run_compare(
     preset: str | Preset = "quick",
     budget: int | None = None,
     limit: int | None = None,
+    systems: str | list[str] | tuple[str, ...] | None = None,
     store: RunStore | None = None,
     reuse: bool = True,
     progress: EventFn | None = None,
@@ -74,10 +75,11 @@ def run_compare(
 
     `model` is the base model: a spec (default smollm2-135m), a ModelSpec, or a ready Backend
     (e.g. a FakeBackend in tests: fine-tuning then needs the weights its `spec` names).
-    `budget` overrides the optimizer budgets, `limit` the test subset size of the preset."""
+    `budget` overrides the optimizer budgets, `limit` the test subset size of the preset,
+    `systems` the systems it runs (ids or "all"; the systems they build on are added)."""
     started = time.perf_counter()
     task = task if isinstance(task, Task) else load_task(task)
-    chosen = get_preset(preset).with_overrides(budget=budget, limit=limit)
+    chosen = get_preset(preset).with_overrides(budget=budget, limit=limit, systems=systems)
     store = store or RunStore()
     base = as_backend(model)
     spec = spec_of(base)
@@ -199,7 +201,10 @@ def _build(ctx: Context, spec: SystemSpec) -> tuple[SystemRun | None, str, str |
     """Run one system's step; a system that cannot run keeps its row with the reason."""
     ctx.emit({"event": "system-start", "system": spec.id, "label": spec.label})
     if not ctx.preset.runs(spec.id):
-        why = f"not run by the {ctx.preset.name} preset (`--preset standard` runs every system)"
+        why = (
+            f"not chosen for this {ctx.preset.name} comparison "
+            "(`--systems all` or `--preset standard` runs every system)"
+        )
         return _skip(ctx, spec, "skipped", why)
     missing = [sid for sid in spec.builds_on if sid not in ctx.built]
     if missing:

@@ -28,6 +28,7 @@ def run_until_decided(
     preset: str | Preset = "quick",
     budget: int | None = None,
     limit: int | None = None,
+    systems: str | list[str] | tuple[str, ...] | None = None,
     chunk: int | None = None,
     margin: float = MARGIN,
     store: RunStore | None = None,
@@ -35,7 +36,7 @@ def run_until_decided(
 ) -> CompareOutcome:
     """The last look's comparison, with the looks and the decision under "sequential"."""
     task = task if isinstance(task, Task) else load_task(task)
-    chosen = get_preset(preset).with_overrides(budget=budget, limit=limit)
+    chosen = get_preset(preset).with_overrides(budget=budget, limit=limit, systems=systems)
     n_max = len(task.split("test"))
     n = min(n_max, chosen.test_limit or n_max)
     step = chunk or n
