@@ -46,10 +46,18 @@ app.add_typer(data_app, name="data")
 
 
 def _register_subcommands() -> None:
-    from tailorlm.cli import compare_cmds, data_cmds, finetune_cmds, report_cmds, serve_cmds
+    from tailorlm.cli import (
+        compare_cmds,
+        data_cmds,
+        finetune_cmds,
+        report_cmds,
+        runs_cmds,
+        serve_cmds,
+    )
     from tailorlm.cli.prompt_cmds import prompt_app
 
     app.add_typer(prompt_app, name="prompt")
+    runs_cmds.register(app)
     finetune_cmds.register(app)
     serve_cmds.register(app)
     compare_cmds.register(app)
@@ -169,36 +177,6 @@ def eval_cmd(
             progress=advance,
         )
     render.eval_outcome(outcome)
-
-
-@app.command("runs")
-def runs_cmd(
-    kind: Annotated[str | None, typer.Option(help="Only runs of this kind (eval, ...).")] = None,
-    task: Annotated[str | None, typer.Option(help="Only runs of this task.")] = None,
-    limit: Annotated[int, typer.Option(min=1)] = 50,
-) -> None:
-    """List stored runs, newest first."""
-    from tailorlm.cli import render
-    from tailorlm.store import RunStore
-
-    render.runs_table(RunStore().list(kind=kind, task=task, limit=limit))
-
-
-@app.command("show")
-def show_cmd(run: Annotated[str, typer.Argument(help="Run id or unique prefix.")]) -> None:
-    """Show one run: its config, summary and a few example rows."""
-    from tailorlm.cli import render
-    from tailorlm.store import RunStore
-
-    render.run_detail(RunStore().get(run))
-
-
-@app.command("rm")
-def rm_cmd(run: Annotated[str, typer.Argument(help="Run id or unique prefix.")]) -> None:
-    """Delete a run: its folder and its record."""
-    from tailorlm.store import RunStore
-
-    typer.echo(f"deleted {RunStore().delete(run)}")
 
 
 def _token_counter(model: str | None):

@@ -33,3 +33,10 @@ ApiKeyOpt = Annotated[
         show_default=False,
     ),
 ]
+RunArg = Annotated[
+    str,
+    typer.Argument(
+        help="Run id or unique id prefix, the run's name (--out), or its id after the timestamp."
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead.")]

@@ -60,6 +60,10 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+# Where the words of a run id start (1-based, for SQL substr): after `YYYYMMDD-HHMMSS-`.
+ID_WORDS = len("20261125-131500-") + 1
+
+
 def new_run_id(kind: str, task: str | None, name: str | None) -> str:
     """e.g. `20261125-131500-eval-sql-sales-zero-shot-ab12cd`: sorts by time, reads at a glance."""
     task_slug, name_slug = _slug(task or ""), _slug(name or "")
@@ -129,6 +133,12 @@ class RunRecord:
     @property
     def is_complete(self) -> bool:
         return self.status == COMPLETE
+
+    def to_dict(self) -> dict[str, Any]:
+        """The index row as JSON-ready data (`tailor runs --json`), its folder as a string."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["dir"] = str(self.dir)
+        return data
 
     def load_config(self) -> dict[str, Any]:
         return self.read_json("config.json")
@@ -391,22 +401,39 @@ class RunStore:
         return [RunRecord.from_row(row, self.root) for row in rows]
 
     def _resolve(self, ref: str) -> RunRecord:
-        """The run whose id is `ref` or starts with it, without checking its folder."""
-        matches = ref and (
-            self._select("id = ?", [ref]) or self._select("substr(id, 1, ?) = ?", [len(ref), ref])
-        )
+        """The run `ref` names, without checking its folder: its id, a unique id prefix, its
+        name (`--out`), or the part of its id after the timestamp (or a unique prefix of it).
+        Where a name matches several runs and only one of them completed, that one."""
+        matches: builtins.list[RunRecord] = []
+        for where, params in (
+            ("id = ?", [ref]),
+            ("substr(id, 1, ?) = ?", [len(ref), ref]),
+            ("name = ?", [ref]),
+            (f"substr(id, {ID_WORDS}) = ?", [ref]),
+            (f"substr(id, {ID_WORDS}, ?) = ?", [len(ref), ref]),
+        ):
+            matches = self._select(where, params) if ref else []
+            if matches:
+                break
+        complete = [r for r in matches if r.status == COMPLETE]
+        if len(matches) > 1 and len(complete) == 1:
+            return complete[0]
         if not matches:
             raise StoreError(f"No run '{ref}'", hint="list runs with `tailor runs`")
         if len(matches) > 1:
-            shown = ", ".join(r.id for r in matches[:5]) + (", ..." if len(matches) > 5 else "")
+            shown = "\n".join(
+                f"  {r.id}  {r.status}" + (f"  (name {r.name})" if r.name else "")
+                for r in matches[:10]
+            ) + ("\n  ..." if len(matches) > 10 else "")
             raise StoreError(
-                f"'{ref}' matches {len(matches)} runs: {shown}",
+                f"'{ref}' matches {len(matches)} runs:\n{shown}",
                 hint="type more of the run id",
             )
         return matches[0]
 
     def get(self, ref: str) -> RunRecord:
-        """The run with id `ref`, or the only run whose id starts with `ref`."""
+        """The run `ref` names: its id or a unique prefix, its name, or its id after the
+        timestamp (see _resolve)."""
         record = self._resolve(ref)
         if record.is_complete and not record.dir.is_dir():
             raise StoreError(
