@@ -105,3 +105,35 @@ def test_eval_runs_show_end_to_end_on_tiny_model(tiny_model_dir):
     run_id = again.output.split("run ")[1].split()[0]
     shown = invoke("show", run_id[:20])
     assert shown.exit_code == 0 and "schema-role" in shown.output
+    listed = json.loads(invoke("runs", "--json").output)
+    assert [r["id"] for r in listed] == [run_id] and listed[0]["status"] == "complete"
+    detail = json.loads(invoke("show", "schema-role", "--json").output)  # by its name
+    assert detail["id"] == run_id and detail["config"]["kind"] == "eval"
+    assert len(detail["examples"]) == 3 and "prediction" in detail["examples"][0]
+
+
+def test_tables_keep_ids_and_names_whole_at_80_columns(monkeypatch):
+    from tailorlm.cli import render
+
+    monkeypatch.setattr(render.console, "_width", 80)
+    tasks = invoke("tasks")
+    names = [t["name"] for t in json.loads(invoke("tasks", "--json").output)]
+    assert "sql-multi" in names and "explain-result" in names
+    for name in names:
+        assert name in tasks.output
+    from tailorlm.store import RunStore
+
+    store = RunStore()
+    writer = store.start(
+        "finetune",
+        name="a-long-run-name-nobody-may-cut",
+        task="report-bullets",
+        model="openai:gpt-4o-mini@http://127.0.0.1:8000/v1",
+        config={"kind": "finetune"},
+        data_hash="d",
+    )
+    writer.complete()
+    runs = invoke("runs").output
+    for whole in (store.short_ids([writer.id])[0], "report-bullets", "gpt-4o-mini@http://127"):
+        assert whole in runs
+    assert "a-long-run-name-nobody-may-cut" in runs and "…" not in runs

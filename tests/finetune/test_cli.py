@@ -57,9 +57,17 @@ def test_finetune_then_export(app, tiny_model_dir, tmp_path):
     assert record.id in result.output and "--adapter" in result.output
     assert record.load_config()["train"]["max_steps"] == 2
     out = tmp_path / "merged"
-    result = runner.invoke(app, ["export", record.id, "--out", str(out), "--merge"])
+    result = runner.invoke(app, ["export", "cli-run", "--out", str(out), "--merge"])  # its name
     assert result.exit_code == 0, result.output
     assert (out / "model.safetensors").is_file()
+    from tailorlm.cli.app import app as tailor
+
+    evaluated = runner.invoke(
+        tailor,
+        ["eval", "sql-sales", "--adapter", "cli-run", "--limit", "2", "--max-new-tokens", "2"],
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "quality" in evaluated.output
 
 
 @pytest.mark.parametrize(

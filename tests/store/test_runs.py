@@ -155,6 +155,36 @@ def test_get_by_unique_prefix_unknown_and_ambiguous(store):
     assert a.id in err.value.message and b.id in err.value.message
 
 
+def test_a_run_is_found_by_its_name_and_by_its_id_after_the_timestamp(store):
+    tuned = start(store, "finetune", name="bars-ft", task="sql-sales").complete()
+    assert store.get("bars-ft").id == tuned.id
+    words = tuned.id[len("20261125-131500-") :]
+    assert store.get(words).id == store.get(words[:12]).id == tuned.id
+    # A name shared by a failed and a complete run: the complete one.
+    failed = start(store, "finetune", name="bars-ft", task="sql-sales")
+    failed.fail("boom")
+    assert store.get("bars-ft").id == tuned.id
+
+
+def test_an_ambiguous_name_lists_the_matches(store):
+    runs = [start(store, name="twice").complete() for _ in range(2)]
+    with pytest.raises(StoreError, match="'twice' matches 2 runs") as err:
+        store.get("twice")
+    assert all(r.id in err.value.message for r in runs)
+    assert "(name twice)" in err.value.message
+
+
+def test_short_ids_are_the_shortest_unique_prefixes(store):
+    runs = [start(store, name=f"r{i}").complete() for i in range(3)]
+    ids = [r.id for r in runs]
+    short = store.short_ids(ids)
+    assert len(set(short)) == 3 and all(len(s) >= 8 for s in short)
+    for run_id, prefix in zip(ids, short, strict=True):
+        assert run_id.startswith(prefix) and store.get(prefix).id == run_id
+        if len(prefix) > 8:  # one character less would match another run
+            assert sum(i.startswith(prefix[:-1]) for i in ids) > 1
+
+
 def test_list_filters_and_orders_newest_first(store):
     first = start(store, "eval", task="sql").complete()
     second = start(store, "finetune", task="sql")

@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from tailorlm.cli.errors import TailorGroup
-from tailorlm.cli.options import ApiKeyOpt, ModelOpt, TaskArg
+from tailorlm.cli.options import ApiKeyOpt, JsonOpt, ModelOpt, TaskArg
 from tailorlm.paths import disk_error
 
 
@@ -83,12 +83,16 @@ def _setup(
 
 
 @app.command("tasks")
-def tasks_cmd() -> None:
+def tasks_cmd(as_json: JsonOpt = False) -> None:
     """List the built-in tasks."""
     from tailorlm.cli import render
     from tailorlm.tasks import list_builtin_tasks
 
-    render.tasks_table(list_builtin_tasks())
+    tasks = list_builtin_tasks()
+    if as_json:
+        render.print_json([render.task_json(t) for t in tasks])
+    else:
+        render.tasks_table(tasks)
 
 
 @data_app.command("validate")

@@ -7,7 +7,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 console = Console()
@@ -38,15 +40,59 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
         yield advance
 
 
+def print_json(data: Any) -> None:
+    """JSON for scripts on stdout: plain (no colour, no wrapping), one document."""
+    import sys
+
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _table(title: str) -> Table:
+    # No outer box: at 80 columns every character goes to the values users must type.
+    return Table(
+        title=title, box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True
+    )
+
+
+def _whole(table: Table, header: str, values: Sequence[str]) -> None:
+    """A column that is never cut: ids, task, model and run names are what users type."""
+    width = max([len(header), *(len(v) for v in values)])
+    table.add_column(header, min_width=width, no_wrap=True, overflow="fold")
+
+
 def tasks_table(tasks: Sequence[Any]) -> None:
-    table = Table(title="Built-in tasks")
-    for col in ("name", "output", "metric", "train", "dev", "test", "description"):
-        table.add_column(col)
-    for task in tasks:
-        counts = [str(len(task.split(s))) for s in ("train", "dev", "test")]
-        cfg = task.config
-        table.add_row(cfg.name, cfg.output_type, cfg.metric, *counts, cfg.description[:70])
+    table = _table("Built-in tasks")
+    cfgs = [t.config for t in tasks]
+    counts = [[str(len(t.split(s))) for s in ("train", "dev", "test")] for t in tasks]
+    columns = {
+        "name": [c.name for c in cfgs],
+        "output": [c.output_type for c in cfgs],
+        "metric": [c.metric for c in cfgs],
+        **{s: [row[i] for row in counts] for i, s in enumerate(("train", "dev", "test"))},
+    }
+    for header, values in columns.items():
+        _whole(table, header, values)
+    # Last, one line, in what is left (none when little is): `tailor tasks --json` has it.
+    room = console.width - Measurement.get(console, console.options, table).maximum - 3
+    if room >= 12:
+        table.add_column("description", no_wrap=True, max_width=room)
+    for i, cfg in enumerate(cfgs):
+        cut = cfg.description if len(cfg.description) <= room else cfg.description[: room - 1]
+        more = "…" if cut != cfg.description else ""
+        table.add_row(*[values[i] for values in columns.values()], *([cut + more] * (room >= 12)))
     console.print(table)
+
+
+def task_json(task: Any) -> dict[str, Any]:
+    cfg = task.config
+    return {
+        "name": cfg.name,
+        "ref": task.ref,
+        "output_type": cfg.output_type,
+        "metric": cfg.metric,
+        "counts": {s: len(task.split(s)) for s in ("train", "dev", "test")},
+        "description": cfg.description,
+    }
 
 
 def validation_report(report: Any) -> None:
@@ -102,24 +148,54 @@ def corpus_lines(corpus: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def runs_table(records: Sequence[Any]) -> None:
-    table = Table(title="Runs")
-    for col in ("id", "kind", "task", "model", "status", "quality", "n", "created"):
-        table.add_column(col)
-    for r in records:
-        summary = r.summary or {}
-        quality = _pct(summary["quality"]) if "quality" in summary else ""
-        table.add_row(
-            r.id,
+def runs_table(records: Sequence[Any], ids: Sequence[str] | None = None) -> None:
+    """`ids`: what the id column shows (short unique prefixes, as git shows commits).
+
+    Aligned plain columns, not a rich table: a table fitted to 80 columns cuts or drops cells,
+    and nothing here may be cut (ids, task, model and run names are what users type); a long
+    line wraps in the terminal instead, and a pipe gets it whole."""
+    ids = list(ids) if ids is not None else [r.id for r in records]
+    headers = ("id", "kind", "task", "status", "quality", "n", "model", "name")
+    rows = [
+        (
+            shown,
             r.kind,
             r.task or "",
-            r.model or "",
             r.status,
-            quality,
-            str(summary.get("n", "")),
-            r.created_at,
+            _quality(r.summary or {}),
+            str((r.summary or {}).get("n", "")),
+            r.model or "",
+            r.name or "",
         )
-    console.print(table)
+        for shown, r in zip(ids, records, strict=True)
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    console.print(line(headers), style="bold", highlight=False, soft_wrap=True)
+    for row in rows:
+        console.print(line(row), highlight=False, soft_wrap=True, markup=False)
+    if records:
+        console.print(
+            "ids are unique prefixes; `tailor show` takes one, a run's name or its full id",
+            style="dim",
+            highlight=False,
+        )
+
+
+def _quality(summary: Mapping[str, Any]) -> str:
+    q = summary.get("quality")
+    return _pct(q) if isinstance(q, int | float) and not isinstance(q, bool) else ""
+
+
+def run_json(record: Any) -> dict[str, Any]:
+    """`tailor show --json`: the index row, the config, and an eval run's first examples."""
+    data = {**record.to_dict(), "config": record.load_config() if record.dir.is_dir() else None}
+    if record.is_complete and record.kind == "eval":
+        data["examples"] = record.read_jsonl("examples.jsonl")[:5]
+    return data
 
 
 def run_detail(record: Any) -> None:

@@ -33,11 +33,12 @@ def runs_cmd(
     from tailorlm.cli import render
     from tailorlm.store import RunStore
 
-    records = RunStore().list(kind=kind, task=task, limit=limit)
+    store = RunStore()
+    records = store.list(kind=kind, task=task, limit=limit)
     if as_json:
         render.print_json([r.to_dict() for r in records])
     else:
-        render.runs_table(records)
+        render.runs_table(records, store.short_ids(r.id for r in records))
 
 
 def show_cmd(run: RunArg, as_json: JsonOpt = False) -> None:

@@ -8,6 +8,7 @@ data hash) are found again with `find_reusable` instead of being recomputed.
 
 from __future__ import annotations
 
+import bisect
 import builtins
 import dataclasses
 import importlib.metadata
@@ -148,6 +149,19 @@ class RunRecord:
 
     def read_jsonl(self, relname: str | Path) -> builtins.list[Any]:
         return read_jsonl(file_in_run(self.dir, self.id, relname))
+
+    def to_pandas(self) -> Any:
+        """The run's examples (an eval's examples.jsonl) as a DataFrame, one row per example;
+        StoreError for a kind of run that stores none."""
+        from tailorlm.store.notebook import examples_frame
+
+        return examples_frame(self)
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the index row, the summary and the first few examples."""
+        from tailorlm.store.notebook import run_html
+
+        return run_html(self)
 
 
 class RunWriter:
@@ -430,6 +444,22 @@ class RunStore:
                 hint="type more of the run id",
             )
         return matches[0]
+
+    def short_ids(self, ids: Iterable[str], min_len: int = 8) -> builtins.list[str]:
+        """The shortest prefix of each id that names no other stored run (as `git log
+        --oneline` shortens hashes); `get` resolves each back to its run."""
+        every = sorted(r.id for r in self._select())
+
+        def common(a: str, b: str) -> int:
+            return len(os.path.commonprefix([a, b]))
+
+        out = []
+        for run_id in ids:
+            i = bisect.bisect_left(every, run_id)
+            near = [every[j] for j in (i - 1, i + 1) if 0 <= j < len(every)]
+            need = max([min_len - 1, *(common(run_id, other) for other in near if other != run_id)])
+            out.append(run_id[: need + 1])
+        return out
 
     def get(self, ref: str) -> RunRecord:
         """The run `ref` names: its id or a unique prefix, its name, or its id after the
