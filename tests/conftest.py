@@ -19,6 +19,7 @@ def _tailor_home(tmp_path, monkeypatch, model_cache):
     monkeypatch.setenv("TAILOR_MODEL_CACHE", str(model_cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.delenv("TAILOR_MLFLOW_TRACKING_URI", raising=False)  # never the user's MLflow
     return home
 
 

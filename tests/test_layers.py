@@ -10,14 +10,14 @@ import pytest
 
 PACKAGE = Path(__file__).parents[1] / "src" / "tailorlm"
 LAYERS = {
-    **dict.fromkeys(("errors", "types", "paths", "hardware"), 0),
+    **dict.fromkeys(("errors", "types", "paths", "hardware", "display"), 0),
     **dict.fromkeys(("config", "costs", "tasks", "metrics"), 1),
     "backends": 2,
     **dict.fromkeys(("prompting", "finetune", "evaluation", "store", "system"), 3),
     **dict.fromkeys(
         ("experiments", "optimize", "training", "remote_training", "learning_curve", "compare"), 4
     ),
-    **dict.fromkeys(("report", "advisor", "verdict"), 5),
+    **dict.fromkeys(("report", "advisor", "verdict", "tracking"), 5),
     **dict.fromkeys(("server", "cli", "__main__"), 6),
 }
 # Entry points run as `python -m`: they may reach the top layer.

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from tailorlm.backends import LazyBackend, ModelLike, as_backend, engine_of
-from tailorlm.backends.base import Backend
+from tailorlm.backends.base import Backend, watch_decoding
 from tailorlm.config import run_config
 from tailorlm.evaluation import EvalSummary, iter_results, summarize
 from tailorlm.prompting.program import PromptProgram
 from tailorlm.prompting.strategies import get_strategy
-from tailorlm.store import RunStore, RunWriter, canonical_json
+from tailorlm.store import RunRecord, RunStore, RunWriter, canonical_json
 from tailorlm.store.steps import artifact, open_step
 from tailorlm.tasks import Task, load_task
 from tailorlm.types import Example, GenerationOptions, ProgressFn
@@ -35,6 +35,19 @@ class EvalOutcome:
     reused: bool
     resumed: bool
     config: dict[str, Any]
+    run_dir: Path | None = None  # the finished run's folder (None: look the id up in RunStore())
+
+    def record(self) -> RunRecord:
+        """The stored run: its summary, config and examples."""
+        store = RunStore(self.run_dir.parent) if self.run_dir is not None else RunStore()
+        return store.get(self.run_id)
+
+    def to_pandas(self) -> Any:
+        """The evaluated examples (examples.jsonl) as a DataFrame, one row per example."""
+        return self.record().to_pandas()
+
+    def _repr_html_(self) -> str:
+        return self.record()._repr_html_()
 
 
 def resolve_program(task: Task, strategy: str, prompt_file: str | Path | None) -> PromptProgram:
@@ -82,7 +95,10 @@ def run_eval(
     with opened as step:
         if step.record is not None:
             summary = EvalSummary(**step.record.read_json(METRICS_FILE))
-            return EvalOutcome(step.run_id, summary, reused=True, resumed=False, config=config)
+            record = step.record
+            return EvalOutcome(
+                record.id, summary, reused=True, resumed=False, config=config, run_dir=record.dir
+            )
         writer = step.out
         if step.status == "new" and limit is not None:
             _seed_from_prefix(store, config, task.name, data_hash, writer)
@@ -92,7 +108,9 @@ def run_eval(
         writer.write_json(METRICS_FILE, summary.to_dict())
         writer.write_json(PROGRAM_FILE, program.to_dict())
         writer.set_summary(_short_summary(summary, split, program.name))
-    return EvalOutcome(writer.id, summary, reused=False, resumed=step.resumed, config=config)
+    return EvalOutcome(
+        writer.id, summary, reused=False, resumed=step.resumed, config=config, run_dir=writer.dir
+    )
 
 
 def _seed_from_prefix(
@@ -162,13 +180,26 @@ def _evaluate_into(
         if todo
         else iter(())
     )
-    for chunk in chunks:
-        for item in chunk:
-            writer.append_jsonl(ROWS_FILE, item.to_dict())
-            rows.append(item.to_dict())
-        writer.write_json(STATE_FILE, {"wall_s": wall + time.perf_counter() - started})
+    batches: dict[int, float] = {}  # rows of the current chunk's batches, done or in part
+
+    def on_step(key: int, ended: int, n_rows: int, step: int) -> None:
+        # A row counts as done when it ended; one still decoding, by the share of its
+        # token budget spent (an upper bound on what is left).
+        batches[key] = max(ended, n_rows * min(1.0, step / max(1, options.max_new_tokens)))
         if progress:
-            progress(len(rows), len(examples))
+            progress(min(len(rows) + sum(batches.values()), len(examples)), len(examples))
+
+    if progress:
+        progress(len(rows), len(examples))  # the total from the start, not "0/?"
+    with watch_decoding(on_step):
+        for chunk in chunks:
+            for item in chunk:
+                writer.append_jsonl(ROWS_FILE, item.to_dict())
+                rows.append(item.to_dict())
+            batches.clear()
+            writer.write_json(STATE_FILE, {"wall_s": wall + time.perf_counter() - started})
+            if progress:
+                progress(len(rows), len(examples))
     writer.write_json(STATE_FILE, {"wall_s": wall + time.perf_counter() - started})
     return rows
 

@@ -69,6 +69,6 @@ class Score:
 
 
 # Callback and metric shapes, declared once for every layer.
-ProgressFn = Callable[[int, int], None]  # (done, total)
+ProgressFn = Callable[[float, int], None]  # (done, total); done may count part of a batch
 EventFn = Callable[[dict[str, Any]], None]  # one structured progress event
 Metric = Callable[[str, Example], Score]  # (prediction, example) -> score, resources bound

@@ -29,6 +29,8 @@ def test_compare_runs_all_systems_then_reuses_the_stored_comparison(tiny_model_d
     for system in ("zero-shot", "best-prompt", "optimized-prompt", "finetuned"):
         assert f"+ {system}:" in first.output
     assert "tailor report" in first.output
+    # Not a terminal: plain progress lines, each stage's end among them.
+    assert "zero-shot: test: 3/3 (" in first.output
     again = invoke("compare", "sql-sales", "--model", str(tiny_model_dir))
     assert again.exit_code == 0 and "reused stored comparison" in again.output
 

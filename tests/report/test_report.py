@@ -19,7 +19,7 @@ CRITERIA = [
     "Setup time & compute",
     "Time to implement",
     "Tokens per request",
-    "Latency p50 / p95",
+    "Latency per request",
     "Cost per 1,000 requests",
     "Break-even volume",
     "Personalization",
@@ -45,18 +45,6 @@ def test_criteria_table_one_row_per_criterion_one_cell_per_system(comparison):
         assert row.winners <= {"zero-shot", "best-prompt", "optimized-prompt", "finetuned"}
 
 
-def test_latency_says_how_many_requests_were_timed(comparison):
-    def latency(n):
-        for one in comparison["systems"]:
-            one["per_request"]["latency_n"] = n
-        return {r.name: r for r in build_report(comparison).criteria()}["Latency p50 / p95"]
-
-    assert latency(None).cells["best-prompt"].split("\n")[0].endswith(" s")  # older runs
-    assert "/" not in latency(1).cells["best-prompt"].split("\n")[0]
-    assert latency(1).cells["best-prompt"].split("\n")[0].endswith("s (1 request)")
-    assert latency(8).cells["best-prompt"].split("\n")[0].endswith("s (8 requests)")
-
-
 def test_measured_values_and_winners(comparison):
     rows = {r.name: r for r in build_report(comparison).criteria()}
     quality = rows["Quality (95% CI, significance)"]
@@ -66,7 +54,7 @@ def test_measured_values_and_winners(comparison):
     # the paired test against the best prompt is computed from the items (none was stored)
     assert "vs Optimized prompt" in quality.cells["finetuned"]
     assert quality.cells["finetuned-optimized"].startswith("not possible: the quick preset")
-    assert rows["Latency p50 / p95"].winners == {"finetuned"}
+    assert rows["Latency per request"].winners == {"finetuned"}
     assert rows["Tokens per request"].cells["best-prompt"] == "1,184 in + 45 out"
     assert rows["Cost per 1,000 requests"].winners == {"finetuned"}
     assert rows["Break-even volume"].cells["optimized-prompt"] == "reference (best prompt)"

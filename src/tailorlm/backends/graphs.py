@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+from tailorlm.backends.base import decoded_step
+
 WARM_UP_STEPS = 2  # eager steps on a side stream before capture (library handles, workspaces)
 
 
@@ -162,6 +164,7 @@ class Rows:
     ) -> None:
         self.seqs, self.eos_id, self.pad_id, self.stops_at = prompts, eos_id, pad_id, stops_at
         self.done = [False] * len(prompts)
+        self.steps = 0
 
     def take(self, tokens: Sequence[int]) -> bool:
         """Append one token per row (pad for rows that ended); True when every row has ended."""
@@ -173,6 +176,8 @@ class Rows:
             seq.append(token)
             if token == self.eos_id or (self.stops_at is not None and self.stops_at(seq)):
                 self.done[row] = True
+        self.steps += 1
+        decoded_step(id(self), sum(self.done), len(self.done), self.steps)
         return all(self.done)
 
     def tensor(self, like: Any) -> Any:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tailorlm.backends.attention import decode_attention
+from tailorlm.backends.base import decoded_step, watched
 from tailorlm.backends.chat import ChatTemplated
 from tailorlm.backends.compact import decode_dropping_ended_rows
 from tailorlm.backends.graphs import cuda_graphs_enabled, greedy_decode
@@ -173,6 +174,8 @@ class LocalBackend(ChatTemplated):
         kwargs = self._generate_kwargs(options)
         if rows is not None:
             kwargs["streamer"] = _row_streamer(self.tokenizer, rows)
+        elif watched():
+            kwargs["streamer"] = _StepStreamer(len(ids))
         # Room for the rows' own tokens and the answers: no cache copy per generated token.
         reserve = ids.shape[1] - len(prefix) + options.max_new_tokens
         if prefix and self.prefixes is not None:
@@ -409,13 +412,23 @@ def _should_merge(model: Any, dtype: str, wanted: bool | None) -> bool:
         return True
     error = merge_error(model)
     merge = error <= MERGE_TOLERANCE
-    log.info(
-        "LoRA adapter %s: merging into %s weights would lose %.0f%% of its update",
-        "merged" if merge else "kept separate",
-        dtype,
-        100 * error,
-    )
+    log.info(merge_words(merge, dtype, error))
     return merge
+
+
+def merge_words(merged: bool, dtype: str, error: float) -> str:
+    """What was done with an adapter and why, in words a user reads as such (not a warning)."""
+    if merged:
+        return (
+            f"LoRA adapter merged into the {dtype} weights for faster decoding (rounding to "
+            f"{dtype} changes its update by {100 * error:.0f}%, within the "
+            f"{100 * MERGE_TOLERANCE:.0f}% allowed)"
+        )
+    return (
+        f"LoRA adapter kept as a separate float32 layer: merging it into the {dtype} weights "
+        f"would round away {100 * error:.0f}% of its update (over the "
+        f"{100 * MERGE_TOLERANCE:.0f}% allowed), so answers stay exact at a little less speed"
+    )
 
 
 def _load_errors() -> tuple[type[Exception], ...]:
@@ -440,3 +453,19 @@ def _load_error(resolved: ResolvedModel, exc: Exception, what: str) -> ModelErro
         f"Cannot load the {what} from {resolved.path}: {first}",
         hint=None if resolved.hub else hint,
     )
+
+
+class _StepStreamer:
+    """Reports each step of transformers' `generate` to a watch_decoding listener (its first
+    `put` is the prompt; which rows ended is not known here)."""
+
+    def __init__(self, rows: int) -> None:
+        self.rows, self.steps = rows, -1
+
+    def put(self, _value: Any) -> None:
+        self.steps += 1
+        if self.steps:
+            decoded_step(id(self), 0, self.rows, self.steps)
+
+    def end(self) -> None:
+        pass

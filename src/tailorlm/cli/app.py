@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,6 +30,22 @@ class _DiskErrors(TyperGroup):
             raise error from exc
 
 
+class _StderrNow(logging.StreamHandler):
+    """Writes to the sys.stderr of the moment, not the one at start-up: a live progress bar
+    swaps it for a proxy that prints above the bar, so a log line never breaks the bar."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 class _AppGroup(TailorGroup, _DiskErrors):
     """TailorGroup's handler around _DiskErrors (the method order puts it outside)."""
 
@@ -36,7 +54,7 @@ app = typer.Typer(
     cls=_AppGroup,
     help="Measure prompt engineering vs fine-tuning on your own task, then serve the winner.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (README: Shell completion)
     pretty_exceptions_enable=False,
 )
 data_app = typer.Typer(
@@ -78,8 +96,11 @@ def _setup(
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     log = logging.getLogger("tailorlm")
     if not log.handlers:
-        log.addHandler(logging.StreamHandler())
+        log.addHandler(_StderrNow())
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    from tailorlm.tracking import log_runs_from_env
+
+    log_runs_from_env()  # TAILOR_MLFLOW_TRACKING_URI set: each finished run goes to MLflow
 
 
 @app.command("tasks")
@@ -180,7 +201,7 @@ def eval_cmd(
             reuse=reuse,
             progress=advance,
         )
-    render.eval_outcome(outcome)
+    render.eval_outcome(outcome, batch_size=options.batch_size)
 
 
 def _token_counter(model: str | None):

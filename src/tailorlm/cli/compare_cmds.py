@@ -75,8 +75,8 @@ def compare_cmd(
         ),
     ] = 0.05,
 ) -> None:
-    """Measure zero-shot, the best hand-built prompt, the optimized prompt, the fine-tuned
-    model and fine-tuned + optimized prompt side by side on TASK's test split."""
+    """Measure prompt engineering, fine-tuning and their combinations side by side on TASK's
+    frozen test split (the systems: see --systems), then the report and the verdict."""
     _compare(
         task,
         model=model,
@@ -99,8 +99,8 @@ def demo_cmd(
     limit: LimitOpt = None,
     out: OutOpt = None,
 ) -> None:
-    """`tailor compare sql-sales --preset quick` with the default model: all five systems on the
-    built-in text-to-SQL task, then where the HTML report is."""
+    """`tailor compare sql-sales --preset quick` with the default model: the quick preset's
+    systems on the built-in text-to-SQL task, then where the HTML report is."""
     _compare(
         DEMO_TASK,
         model=model,
@@ -238,21 +238,46 @@ _ROWS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
 
 @contextmanager
 def _progress() -> Iterator[Callable[[dict[str, Any]], None]]:
-    """One bar for the step in progress, one line per finished system."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    """One bar for the step in progress (elapsed, ETA), one line per finished system; where
+    output is not a terminal, plain progress lines instead of the bar."""
+    from rich.markup import escape
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    from tailorlm.cli.render import console
+    from tailorlm.cli.render import PlainProgress, console
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
+    plain: dict[str, PlainProgress] = {}
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    live = console.is_terminal
+    with Progress(
+        *columns, console=console, transient=True, redirect_stderr=True, disable=not live
+    ) as bar:
         task_id = bar.add_task("compare", total=None)
 
         def on_event(event: dict[str, Any]) -> None:
             kind = event.get("event")
             if kind == "step":
                 label = f"{event['system']}: {event['stage']}"
+                if not live:
+                    plain.setdefault(label, PlainProgress(label, ""))(event["done"], event["total"])
+                    return
                 bar.update(
-                    task_id, description=label, completed=event["done"], total=event["total"]
+                    task_id,
+                    description=escape(label),
+                    completed=event["done"],
+                    total=event["total"],
                 )
             elif kind == "system-start":
                 bar.update(task_id, description=f"{event['system']}", completed=0, total=None)

@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         print("Error: give a TASK, or --resume RUN", file=sys.stderr)
         return 2
     progress = _print_event if args["json"] else _human_progress()
+    from tailorlm.tracking import log_runs_from_env
+
+    log_runs_from_env()  # as `tailor` does: TAILOR_MLFLOW_TRACKING_URI logs the finished run
     try:
         outcome = _run(args, fields, progress)
     except TailorError as exc:

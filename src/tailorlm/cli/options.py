@@ -12,7 +12,30 @@ MODEL_HELP = (
     "weights cannot be fine-tuned)."
 )
 
-TaskArg = Annotated[str, typer.Argument(help="Built-in task name or task folder.")]
+
+def _task_names(incomplete: str) -> list[str]:
+    """Shell completion: the built-in task names (a folder path completes as a path)."""
+    from tailorlm.tasks.loader import builtin_roots
+
+    return [root.name for root in builtin_roots() if root.name.startswith(incomplete)]
+
+
+def _run_refs(incomplete: str) -> list[str]:
+    """Shell completion: stored run ids and names."""
+    from tailorlm.store import RunStore
+
+    try:
+        records = RunStore().list(limit=200)
+    except Exception:  # noqa: BLE001 - no completion beats an error in the shell
+        return []
+    refs = {r.id for r in records} | {r.name for r in records if r.name}
+    return sorted(ref for ref in refs if ref.startswith(incomplete))
+
+
+TaskArg = Annotated[
+    str,
+    typer.Argument(help="Built-in task name or task folder.", autocompletion=_task_names),
+]
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help=MODEL_HELP)]
 TargetOpt = Annotated[
     float | None,
@@ -36,7 +59,8 @@ ApiKeyOpt = Annotated[
 RunArg = Annotated[
     str,
     typer.Argument(
-        help="Run id or unique id prefix, the run's name (--out), or its id after the timestamp."
+        help="Run id or unique id prefix, the run's name (--out), or its id after the timestamp.",
+        autocompletion=_run_refs,
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead.")]

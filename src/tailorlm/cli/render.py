@@ -9,6 +9,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
@@ -16,12 +17,19 @@ console = Console()
 
 
 @contextmanager
-def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+def progress_bar(label: str, unit: str = "rows") -> Iterator[Callable[[float, int], None]]:
+    """A live bar with an ETA in a terminal; elsewhere (a pipe, a log file, CI) plain lines
+    at most every PLAIN_EVERY_S seconds and at the end, so a log shows the run moving."""
+    if not console.is_terminal:
+        with plain_progress(label, unit) as advance:
+            yield advance
+        return
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
         Progress,
         TextColumn,
+        TimeElapsedColumn,
         TimeRemainingColumn,
     )
 
@@ -29,15 +37,54 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=True) as progress:
-        task_id = progress.add_task(label, total=None)
+    # Log lines (e.g. the GGUF conversion's) print above the bar: the logging handler writes to
+    # the sys.stderr of the moment, which the live display redirects (cli.app._setup).
+    with Progress(*columns, console=console, transient=True, redirect_stderr=True) as progress:
+        task_id = progress.add_task(escape(label), total=None)
 
-        def advance(done: int, total: int) -> None:
+        def advance(done: float, total: int) -> None:
             progress.update(task_id, completed=done, total=total)
 
         yield advance
+
+
+PLAIN_EVERY_S = 10.0
+
+
+class PlainProgress:
+    """Progress as plain lines: the first call, then at most every PLAIN_EVERY_S seconds, and
+    the end (for output that is not a terminal: a pipe, a log file, CI)."""
+
+    def __init__(self, label: str, unit: str = "rows") -> None:
+        import time
+
+        self.label, self.unit, self._clock = label, unit, time.monotonic
+        self.started = self._clock()
+        self._last_at, self._last = self.started - PLAIN_EVERY_S, -1
+
+    def __call__(self, done: float, total: int) -> None:
+        now = self._clock()
+        finished = total > 0 and done >= total
+        if (now - self._last_at < PLAIN_EVERY_S and not finished) or int(done) == self._last:
+            return
+        self._last_at, self._last = now, int(done)
+        elapsed = now - self.started
+        eta = f", ~{elapsed * (total - done) / done:.0f} s left" if 0 < done < total else ""
+        console.print(
+            f"{self.label}: {int(done)}/{total}{f' {self.unit}' * bool(self.unit)} "
+            f"({elapsed:.0f} s{eta})",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+
+
+@contextmanager
+def plain_progress(label: str, unit: str = "rows") -> Iterator[Callable[[float, int], None]]:
+    yield PlainProgress(label, unit)
 
 
 def print_json(data: Any) -> None:
@@ -115,7 +162,8 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def eval_outcome(outcome: Any) -> None:
+def eval_outcome(outcome: Any, batch_size: int = 1) -> None:
+    """`batch_size` > 1: the rows were generated together, so a row's time is its batch's."""
     s = outcome.summary
     note = " (reused stored run)" if outcome.reused else (" (resumed)" if outcome.resumed else "")
     console.print(f"run [bold]{outcome.run_id}[/bold]{note}")
@@ -123,7 +171,7 @@ def eval_outcome(outcome: Any) -> None:
         f"quality {_pct(s.quality)}  95% CI [{_pct(s.ci_low)}, {_pct(s.ci_high)}]  n={s.n}\n"
         f"tokens/request: prompt {s.prompt_tokens_mean:.0f}, "
         f"completion {s.completion_tokens_mean:.0f}\n"
-        f"latency/request p50 {s.latency_p50_s:.2f}s p95 {s.latency_p95_s:.2f}s; "
+        f"{_time_words(batch_size, s.latency_p50_s, s.latency_p95_s)}\n"
         f"throughput {s.throughput_tokens_s:.1f} tokens/s; wall {s.wall_s:.1f}s",
         highlight=False,
     )
@@ -132,6 +180,15 @@ def eval_outcome(outcome: Any) -> None:
         console.print(f"failures by reason: {reasons}", highlight=False)
     for line in corpus_lines(s.corpus):
         console.print(line, highlight=False)
+
+
+def _time_words(batch_size: int, p50: float, p95: float) -> str:
+    figures = f"p50 {p50:.2f}s p95 {p95:.2f}s"
+    if batch_size <= 1:
+        return f"latency/request {figures}"
+    # Each row's time is its whole batch's: not what one request would wait (`tailor
+    # compare` times requests one at a time).
+    return f"time per batch (up to {batch_size} rows, not one request) {figures}"
 
 
 def corpus_lines(corpus: Mapping[str, Any]) -> list[str]:
@@ -169,7 +226,7 @@ def runs_table(records: Sequence[Any], ids: Sequence[str] | None = None) -> None
         )
         for shown, r in zip(ids, records, strict=True)
     ]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()

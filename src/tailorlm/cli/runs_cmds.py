@@ -17,6 +17,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(runs_app, name="runs")
     app.command("show")(show_cmd)
     app.command("rm")(rm_cmd)
+    from tailorlm.cli import tracking_cmds  # `runs export --mlflow`
+
+    tracking_cmds.register(runs_app)
 
 
 @runs_app.callback(invoke_without_command=True)

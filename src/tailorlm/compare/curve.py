@@ -15,7 +15,7 @@ log = logging.getLogger("tailorlm")
 
 def learning_curve(ctx: Context) -> list[dict[str, Any]]:
     """[] when the preset has no curve sizes; a failure leaves the curve empty, with a warning
-    (the five systems are already measured)."""
+    (the systems are already measured)."""
     if not ctx.preset.curve_sizes or ctx.model is None:
         return []
     from tailorlm.learning_curve import run_learning_curve

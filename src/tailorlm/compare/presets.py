@@ -1,10 +1,10 @@
 """Compare presets: how much compute each system of a comparison may spend.
 
 `quick` is what `tailor demo` runs and is budgeted for a 2-core CPU from a warm model cache
-(target: under 10 minutes for all five systems). Rough costs there, measured on SmolLM2-135M:
-batched generation ~60-90 tokens/s, one LoRA step of 8 rows ~3.5 s, one optimizer call with a
-long few-shot prompt ~2 s, one request at a time ~14 tokens/s. `standard` and `thorough` use
-the whole test split and add the fine-tuning learning curve."""
+(target: `tailor demo` within 5 minutes for the systems it runs). Rough costs there, measured
+on SmolLM2-135M: batched generation ~60-90 tokens/s, one LoRA step of 8 rows ~3.5 s, one
+optimizer call with a long few-shot prompt ~2 s, one request at a time ~14 tokens/s. `standard`
+and `thorough` use the whole test split and add the fine-tuning learning curve."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`run_compare`: build and measure the five systems on one frozen test subset and store the
+"""`run_compare`: build and measure the registered systems on one frozen test subset and store the
 result as a `compare` run holding `comparison.json` (docs/comparison-schema.md).
 
 Every step underneath is an ordinary stored run (eval, optimize, finetune, latency), reused when
@@ -57,6 +57,18 @@ class CompareOutcome:
     def run_dir(self) -> Path:
         return self.path.parent
 
+    def to_pandas(self) -> Any:
+        """One row per system: id, label, approach, status, quality, CI, n, latency, reason
+        (the report's `to_pandas()` adds the cost per 1,000 requests)."""
+        from tailorlm.compare.notebook import systems_frame
+
+        return systems_frame(self.comparison)
+
+    def _repr_html_(self) -> str:
+        from tailorlm.compare.notebook import comparison_html
+
+        return comparison_html(self.comparison)
+
 
 def run_compare(
     task: str | Path | Task,
@@ -70,8 +82,8 @@ def run_compare(
     reuse: bool = True,
     progress: EventFn | None = None,
 ) -> CompareOutcome:
-    """Compare zero-shot, the best hand-built prompt, the optimized prompt, the fine-tuned model
-    and the fine-tuned model with an optimized prompt on `task`'s test split.
+    """Compare the registered systems (compare/systems/: prompts, fine-tunes and their
+    combinations; the preset's, or `systems`) on `task`'s frozen test split.
 
     `model` is the base model: a spec (default smollm2-135m), a ModelSpec, or a ready Backend
     (e.g. a FakeBackend in tests: fine-tuning then needs the weights its `spec` names).

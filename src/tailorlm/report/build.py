@@ -68,6 +68,18 @@ class Report:
 
         return report_dict(self)
 
+    def to_pandas(self) -> Any:
+        """One row per system: id, label, approach, status, quality, CI, n, latency p50, cost
+        per 1,000 requests (primary scenario) and the reason a system did not run."""
+        from tailorlm.report.notebook import systems_frame
+
+        return systems_frame(self)
+
+    def _repr_html_(self) -> str:
+        from tailorlm.report.notebook import report_html
+
+        return report_html(self)
+
 
 def usage_of(comparison: Comparison, system: System) -> Usage:
     # The combined system's setup already includes the training it builds on (compare adds it).

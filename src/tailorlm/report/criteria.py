@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from tailorlm.compare.registry import status_words
 from tailorlm.costs import SELF_HOSTED
 from tailorlm.report.evidence import paired_test
-from tailorlm.report.fmt import count, duration, money, pct, size
+from tailorlm.report.fmt import count, duration, latency, money, pct, size
 from tailorlm.report.schema import System
 
 if TYPE_CHECKING:  # renderers read a Report; build.py imports them, not the reverse
@@ -106,12 +106,8 @@ def _latency(s: System) -> str:
     p = s.per_request
     if p.latency_p50_s is None:
         return DASH
-    p95 = f"{p.latency_p95_s:.2f}" if p.latency_p95_s is not None else "?"
     rps = f"\n{p.throughput_rps:.2f} req/s batched" if p.throughput_rps else ""
-    if p.latency_n == 1:  # one request timed: no percentiles to speak of
-        return f"{p.latency_p50_s:.2f} s (1 request){rps}"
-    timed = f" ({p.latency_n} requests)" if p.latency_n else ""
-    return f"{p.latency_p50_s:.2f} / {p95} s{timed}{rps}"
+    return latency(p.latency_p50_s, p.latency_p95_s, p.latency_n) + rps
 
 
 def _cost_1000(report: Report, s: System) -> str:
@@ -223,7 +219,7 @@ def criteria_rows(report: Report) -> list[Criterion]:
         _row(r, "Setup time & compute", lambda s: _compute(r, s), _setup_cost_key(r)),
         _row(r, "Time to implement", _implement, lambda s: s.setup.wall_s),
         _row(r, "Tokens per request", _tokens, _total_tokens),
-        _row(r, "Latency p50 / p95", _latency, lambda s: s.per_request.latency_p50_s),
+        _row(r, "Latency per request", _latency, lambda s: s.per_request.latency_p50_s),
         _row(r, "Cost per 1,000 requests", lambda s: _cost_1000(r, s), _cost_key(r)),
         _row(r, "Break-even volume", lambda s: _break_even(r, s)),
         _row(r, "Personalization", lambda s: s.shown_texts.personalization),

@@ -21,6 +21,21 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def seconds(x: float) -> str:
+    return f"{x:.2f} s" if x < 10 else f"{x:.1f} s" if x < 120 else duration(x)
+
+
+def latency(p50: float | None, p95: float | None, n: int | None) -> str:
+    """One request timed is one measurement, not a percentile: "3.41 s (1 request)". Otherwise
+    "p50 3.41 s / p95 4.92 s (8 requests)"; the count is left out where it was not recorded."""
+    if p50 is None:
+        return "—"
+    if n == 1:
+        return f"{seconds(p50)} (1 request)"
+    timed = f" ({n} requests)" if n else ""
+    return f"p50 {seconds(p50)} / p95 {seconds(p95) if p95 is not None else '?'}{timed}"
+
+
 def size(n_bytes: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n_bytes < 1024 or unit == "GB":

@@ -29,7 +29,7 @@ from typing import Any
 
 from tailorlm.errors import Cancelled, StoreError
 from tailorlm.paths import READ_ONLY, NotWritable, make_dir, runs_dir, writing
-from tailorlm.store import db
+from tailorlm.store import db, hooks
 from tailorlm.store.files import (
     atomic_write,
     canonical_json,
@@ -286,7 +286,9 @@ class RunWriter:
             os.replace(final, self.dir)
             raise
         self._finished, self.dir = True, final
-        return self._store.get(self.id)
+        record = self._store.get(self.id)
+        hooks.completed(record)  # e.g. MLflow logging, when the user turned it on
+        return record
 
     def fail(self, reason: str) -> None:
         self._check_open()

@@ -269,7 +269,7 @@ def _numel(shape: list[int]) -> int:
     return out
 
 
-def step_event(sid: str, stage: str, done: int, total: int) -> dict[str, Any]:
+def step_event(sid: str, stage: str, done: float, total: int) -> dict[str, Any]:
     return {"event": "step", "system": sid, "stage": stage, "done": done, "total": total}
 
 

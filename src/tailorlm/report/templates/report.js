@@ -67,11 +67,75 @@ function empty(svg, message) {
   svg.replaceChildren();
   el(svg, "text", { class: "empty", x: W / 2, y: H / 2, "text-anchor": "middle" }, message);
 }
+// Draws the legend top left; returns the box it covers, for labels to keep clear of.
 function legend(g, entries) {
   entries.forEach(([label, c], i) => {
     el(g, "rect", { x: M.l + 10, y: M.t + 4 + i * 16, width: 10, height: 10, fill: c });
-    el(g, "text", { x: M.l + 26, y: M.t + 13 + i * 16 }, label);
+    el(g, "text", { class: "legend", x: M.l + 26, y: M.t + 13 + i * 16 }, label);
   });
+  const texts = [...g.querySelectorAll("text.legend")].map((t) => t.getBBox());
+  const right = Math.max(M.l + 20, ...texts.map((b) => b.x + b.width));
+  return { x0: M.l + 10, y0: M.t + 4, x1: right, y1: M.t + 4 + entries.length * 16 };
+}
+
+// Label placement, shared by every chart. Boxes are {x0, y0, x1, y1} in SVG units.
+const PLOT = { x0: M.l + 2, y0: M.t, x1: W - M.r, y1: H - M.b - 2 };
+function hits(a, b) { return a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1; }
+function inside(b) { return b.x0 >= PLOT.x0 && b.x1 <= PLOT.x1 && b.y0 >= PLOT.y0 && b.y1 <= PLOT.y1; }
+function around(x, y, r) { return { x0: x - r, y0: y - r, x1: x + r, y1: y + r }; }
+function box(x0, y0, w, h) { return { x0, y0, x1: x0 + w, y1: y0 + h }; }
+// Where a w x h label of the point (x, y) may go, nearest first: right, left, above, below,
+// then the same sides moved out step by step (those get a leader line to their point).
+function candidates(x, y, w, h, gap) {
+  const out = [];
+  for (let k = 0; k <= 14; k++) {
+    const dy = k * (h + 2), dx = k * 12;
+    out.push(box(x + gap + dx, y - h / 2 - dy, w, h), box(x + gap + dx, y - h / 2 + dy, w, h),
+      box(x - gap - dx - w, y - h / 2 - dy, w, h), box(x - gap - dx - w, y - h / 2 + dy, w, h),
+      box(x - w / 2, y - gap - h - dy, w, h), box(x - w / 2, y + gap + dy, w, h));
+  }
+  return out;
+}
+function nearestEdge(b, x, y) {
+  return [Math.min(Math.max(x, b.x0), b.x1), Math.min(Math.max(y, b.y0), b.y1)];
+}
+// Writes each label {x, y, r, text, color} next to its point, greedily in the given order: the
+// first candidate inside the plot that covers no placed label and nothing in `avoid` (points,
+// bars, legends). Labels go into `g` with class "label", which checkLabels() verifies.
+function placeLabels(g, labels, avoid) {
+  const taken = avoid.slice();
+  for (const lab of labels) {
+    const t = el(g, "text", { class: "label", fill: lab.color || "#1d2330" }, lab.text);
+    const bb = t.getBBox(), gap = (lab.r || 0) + 4;
+    const options = candidates(lab.x, lab.y, bb.width, bb.height, gap);
+    const free = options.filter((b) => inside(b) && !taken.some((o) => hits(b, o)));
+    const spot = free[0] || options.find((b) => !taken.some((o) => hits(b, o))) || options[0];
+    t.setAttribute("x", spot.x0 - bb.x);
+    t.setAttribute("y", spot.y0 - bb.y);
+    const [ex, ey] = nearestEdge(spot, lab.x, lab.y);
+    if (Math.hypot(ex - lab.x, ey - lab.y) > gap + 3) {
+      g.insertBefore(el(g, "line", { class: "leader", x1: lab.x, y1: lab.y, x2: ex, y2: ey,
+        stroke: lab.color || "#1d2330" }), t);
+    }
+    taken.push(spot);
+  }
+}
+// After layout: how many pairs of labels (or legend entries) in one chart intersect, and how
+// many labels stick out of the plot, as body data-label-overlaps / data-labels-outside.
+function checkLabels() {
+  let overlaps = 0, outside = 0;
+  for (const svg of document.querySelectorAll("svg")) {
+    const boxes = [...svg.querySelectorAll("text.label, text.legend")].map((t) => {
+      const b = t.getBBox();
+      return { label: t.classList.contains("label"), ...box(b.x, b.y, b.width, b.height) };
+    });
+    boxes.forEach((a, i) => {
+      if (a.label && !inside(a)) outside++;
+      for (const b of boxes.slice(i + 1)) if (hits(a, b)) overlaps++;
+    });
+  }
+  document.body.dataset.labelOverlaps = String(overlaps);
+  document.body.dataset.labelsOutside = String(outside);
 }
 function pct(v) { return Math.round(v * 100) + "%"; }
 
@@ -82,18 +146,18 @@ function scatter(scenario) {
   if (!pts.length) return empty(svg, "no system could be priced under this scenario");
   const maxCost = Math.max(...pts.map((p) => p.cost)) * 1.15 || 1;
   const f = frame(svg, [0, maxCost], [0, 1], `${DATA.currency} per 1,000 requests`, "quality", money, pct);
-  const placed = [];  // label positions so far: identical points get stacked labels
+  const marks = [];
   for (const { s, cost } of pts) {
-    const c = color(s.id), cx = f.x(cost);
-    let ly = f.y(s.quality) + 4;
-    while (placed.some(([px, py]) => Math.abs(px - cx) < 80 && Math.abs(py - ly) < 13)) ly += 13;
-    placed.push([cx, ly]);
-    if (s.ci) el(f.g, "line", { x1: cx, x2: cx, y1: f.y(s.ci[0]), y2: f.y(s.ci[1]), stroke: c, "stroke-width": 2 });
-    el(f.g, "circle", { cx, cy: f.y(s.quality), r: 6, fill: c }, undefined);
-    const right = cx > W * 0.65;  // labels of points near the right edge go on their left
-    el(f.g, "text", { x: right ? cx - 9 : cx + 9, y: ly, fill: c,
-      "text-anchor": right ? "end" : "start" }, s.label);
+    const c = color(s.id), cx = f.x(cost), cy = f.y(s.quality);
+    if (s.ci) {
+      el(f.g, "line", { x1: cx, x2: cx, y1: f.y(s.ci[0]), y2: f.y(s.ci[1]), stroke: c, "stroke-width": 2 });
+      marks.push({ x0: cx - 1, y0: f.y(s.ci[1]), x1: cx + 1, y1: f.y(s.ci[0]) });
+    }
+    el(f.g, "circle", { cx, cy, r: 6, fill: c });
+    marks.push(around(cx, cy, 6));
   }
+  placeLabels(f.g, pts.map(({ s, cost }) => ({ x: f.x(cost), y: f.y(s.quality), r: 6,
+    text: s.label, color: color(s.id) })), marks);
   drawn.add("scatter");
 }
 
@@ -112,13 +176,16 @@ function volumeChart(scenario) {
     el(f.g, "line", { x1: f.x(0), y1: f.y(c.setup), x2: f.x(vmax), y2: f.y(total(c, vmax)),
       stroke: color(s.id), "stroke-width": 2 });
   }
+  const marks = [legend(f.g, lines.map(({ s }) => [s.label, color(s.id)]))], labels = [];
   for (const b of bes) {
     const c = DATA.costs[b.id][scenario], vx = f.x(b.volume), vy = f.y(total(c, b.volume));
     el(f.g, "line", { x1: vx, x2: vx, y1: vy, y2: H - M.b, stroke: "#333", "stroke-dasharray": "4,3" });
     el(f.g, "circle", { cx: vx, cy: vy, r: 5, fill: "none", stroke: "#111", "stroke-width": 2 });
-    el(f.g, "text", { x: vx + 6, y: vy - 8 }, `break-even ${fmtNum(Math.round(b.volume))} requests`);
+    marks.push(around(vx, vy, 6));
+    labels.push({ x: vx, y: vy, r: 5, color: color(b.id),
+      text: `break-even ${fmtNum(Math.round(b.volume))} requests` });
   }
-  legend(f.g, lines.map(({ s }) => [s.label, color(s.id)]));
+  placeLabels(f.g, labels, marks);
   drawn.add("volume");
 }
 
@@ -130,14 +197,19 @@ function learningCurve() {
   const f = frame(svg, [0, xmax], [0, 1], "training examples", "quality", fmtNum, pct);
   el(f.g, "polyline", { fill: "none", stroke: "#d62728", "stroke-width": 2,
     points: pts.map((p) => `${f.x(p.n_train)},${f.y(p.score)}`).join(" ") });
+  const marks = [];
   for (const p of pts) {
     if (p.ci) el(f.g, "line", { x1: f.x(p.n_train), x2: f.x(p.n_train), y1: f.y(p.ci[0]), y2: f.y(p.ci[1]), stroke: "#d62728" });
     el(f.g, "circle", { cx: f.x(p.n_train), cy: f.y(p.score), r: 4, fill: "#d62728" });
+    marks.push(around(f.x(p.n_train), f.y(p.score), 5));
   }
   if (DATA.prompt_ref_quality !== null) {
     const y = f.y(DATA.prompt_ref_quality);
     el(f.g, "line", { x1: M.l, x2: W - M.r, y1: y, y2: y, stroke: "#1f77b4", "stroke-dasharray": "6,4" });
-    el(f.g, "text", { x: W - M.r - 4, y: y - 5, "text-anchor": "end", fill: "#1f77b4" }, "best prompt");
+    // Near the line's right end, above or below it (the line itself is in the way of the
+    // sides), clear of the curve's points.
+    marks.push({ x0: M.l, y0: y - 1, x1: W - M.r, y1: y + 1 });
+    placeLabels(f.g, [{ x: W - M.r - 40, y, r: 0, text: "best prompt", color: "#1f77b4" }], marks);
   }
   drawn.add("learning");
 }
@@ -209,6 +281,7 @@ function drawCosts() {
   const scenario = document.getElementById("scenario").value;
   safely("scatter", scatter, scenario);
   safely("volume", volumeChart, scenario);
+  safely("labels", checkLabels);
 }
 // A link can preselect the view: report.html#filter=disagree&scenario=api
 const wanted = new URLSearchParams(location.hash.slice(1));
@@ -221,6 +294,7 @@ for (const name of ["filter", "scenario"]) {
 drawCosts();
 safely("learning", learningCurve);
 safely("loss", lossCurve);
+safely("labels", checkLabels);
 safely("items", drillDown);
 document.getElementById("scenario").addEventListener("change", drawCosts);
 document.getElementById("filter").addEventListener("change", () => safely("items", drillDown));
