@@ -19,6 +19,7 @@ COLUMNS = (
     "ci_high",
     "n",
     "latency_p50_s",
+    "latency_n",
     "reason",
 )
 REPORT_HINT = (
@@ -41,6 +42,7 @@ def system_row(system: dict[str, Any]) -> dict[str, Any]:
         "ci_high": ci[1],
         "n": quality.get("n"),
         "latency_p50_s": (system.get("per_request") or {}).get("latency_p50_s"),
+        "latency_n": (system.get("per_request") or {}).get("latency_n"),
         "reason": system.get("reason"),
     }
 
@@ -65,7 +67,13 @@ def _quality(row: dict[str, Any]) -> str:
 
 
 def _latency(row: dict[str, Any]) -> str:
-    return "" if row["latency_p50_s"] is None else f"{row['latency_p50_s']:.2f} s"
+    """One timed request is one measurement, not a p50 (as report/fmt.py's `latency`)."""
+    if row["latency_p50_s"] is None:
+        return ""
+    if row["latency_n"] == 1:
+        return f"{row['latency_p50_s']:.2f} s (1 request)"
+    timed = f" ({row['latency_n']} requests)" if row["latency_n"] else ""
+    return f"p50 {row['latency_p50_s']:.2f} s{timed}"
 
 
 def caption(comparison: dict[str, Any]) -> str:
@@ -76,7 +84,7 @@ def caption(comparison: dict[str, Any]) -> str:
 
 
 def comparison_html(comparison: dict[str, Any]) -> display.Html:
-    headers = ("system", "approach", "status", "quality (95% CI)", "n", "latency p50")
+    headers = ("system", "approach", "status", "quality (95% CI)", "n", "latency per request")
     cells = [
         (r["label"], r["approach"], r["status"], _quality(r), r["n"], _latency(r))
         for r in system_rows(comparison)
