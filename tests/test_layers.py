@@ -15,7 +15,17 @@ LAYERS = {
     "backends": 2,
     **dict.fromkeys(("prompting", "finetune", "evaluation", "store", "system"), 3),
     **dict.fromkeys(
-        ("experiments", "optimize", "training", "remote_training", "learning_curve", "compare"), 4
+        (
+            "experiments",
+            "optimize",
+            "training",
+            "remote_training",
+            "learning_curve",
+            "compare",
+            "migrate",
+            "labelling",
+        ),
+        4,
     ),
     **dict.fromkeys(("report", "advisor", "verdict", "tracking"), 5),
     **dict.fromkeys(("server", "cli", "__main__"), 6),

@@ -46,6 +46,34 @@ class TaskConfig(_Strict):
     )
 
 
+SYSTEMS_FILE = "systems.yaml"
+
+
+class BroughtSystem(_Strict):
+    """One entry of a task folder's `systems.yaml`: a system the task brings to `tailor
+    compare` (an API model with its prompt, an OpenAI fine-tune...), measured beside the
+    built-in ones on the same frozen test split. Not part of the data hash."""
+
+    id: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="Short id: lowercase letters, digits and dashes (e.g. openai-ft).",
+    )
+    label: str = Field("", description="What the report calls it (default: the id).")
+    model: str = Field(
+        description="A tailorlm model spec, e.g. openai:ft:gpt-4o-mini:acme::abc@https://api."
+        "openai.com/v1 or openai:gpt-4o (prompting) or a local model."
+    )
+    prompt: str | None = Field(
+        None,
+        description="A saved prompt program, relative to the task folder (default: the bare "
+        "question).",
+    )
+    approach: Literal["prompt", "finetune", "both"] = Field(
+        "prompt", description="prompt | finetune | both: which side of the verdict it is on."
+    )
+    description: str = Field("", description="One line for the report.")
+
+
 def run_config(kind: str, task: str | None, model: str | None, seed: Any, **fields: Any) -> dict:
     """A stored run's config (its hash keys reuse): the fields every run kind keys on - what,
     on which task (`Task.ref`) and model, which seed, which tailorlm - plus the kind's own."""

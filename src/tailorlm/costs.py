@@ -16,6 +16,7 @@ but a lower cost per request (typically the fine-tuned one) has cost less in tot
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -146,6 +147,17 @@ class PriceTable:
     def api(self) -> ApiModelPrices:
         return self.prices.api[self.prices.api_model]
 
+    def provider_model(self, model: str) -> tuple[str, bool] | None:
+        """The `api` entry a provider's model name is priced at, and whether it is a model
+        fine-tuned at the provider (`ft:BASE:org::id`); None when the file does not list it.
+        A dated snapshot (gpt-4o-mini-2024-07-18) is priced as its model."""
+        finetuned = model.startswith("ft:")
+        name = model.split(":")[1] if finetuned else model
+        for key in (name, re.sub(r"-\d{4}-\d{2}-\d{2}$", "", name)):
+            if key in self.prices.api:
+                return key, finetuned
+        return None
+
     def using(self, api_model: str) -> PriceTable:
         """The same prices with `api_model` as the API scenarios' model, if the file has it."""
         if api_model not in self.prices.api:
@@ -166,6 +178,9 @@ class Usage:
     setup_wall_s: float | None
     setup_device: str | None
     setup_model_calls: int = 0
+    setup_spend: float | None = (
+        0.0  # money already spent on setup (a teacher's labels); None: unknown
+    )
     train_tokens: int = 0
     finetuned: bool = False
 
@@ -241,13 +256,22 @@ def _api_setup(usage: Usage, model: ApiModelPrices, per_request: float) -> float
 
 
 def system_cost(usage: Usage, prices: PriceTable, scenario: str) -> Cost:
+    """One system's cost under `scenario`; what setup already spent (a teacher's labels) is
+    added to the setup in every scenario."""
     if scenario == SELF_HOSTED:
-        return _self_hosted(usage, prices)
+        return _spent(_self_hosted(usage, prices), usage)
     if scenario in (API, API_CACHED):
-        return _api(usage, prices, cached=scenario == API_CACHED)
+        return _spent(_api(usage, prices, cached=scenario == API_CACHED), usage)
     raise ConfigError(
         f"Unknown cost scenario '{scenario}'", hint="use one of " + ", ".join(SCENARIOS)
     )
+
+
+def _spent(cost: Cost, usage: Usage) -> Cost:
+    if not usage.setup_spend or cost.setup is None:
+        return cost if usage.setup_spend is not None else Cost(None, cost.per_request, cost.note)
+    note = f"{cost.note}; setup includes the teacher's labels" if cost.note else cost.note
+    return Cost(cost.setup + usage.setup_spend, cost.per_request, note)
 
 
 @dataclass(frozen=True)
@@ -276,3 +300,19 @@ def break_even(reference: Cost, challenger: Cost) -> BreakEven:
     if extra <= 0:
         return BreakEven(0.0, "cheaper from the first request")
     return BreakEven(extra / saving, "setup cost paid back by the lower cost per request")
+
+
+def tokens_cost(
+    prices: PriceTable, model: str, prompt_tokens: float, completion_tokens: float
+) -> float | None:
+    """What the provider's model `model` bills for these tokens at list prices (no cache, no
+    batch discount); None when the price file does not list it."""
+    found = prices.provider_model(model)
+    if found is None:
+        return None
+    name, finetuned = found
+    entry = prices.prices.api[name]
+    tokens: TokenPrices | None = entry.finetuned if finetuned else entry
+    if tokens is None:
+        return None
+    return (prompt_tokens * tokens.input + completion_tokens * tokens.output) / PER_1M

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tailorlm.backends import LazyBackend, ModelSpec
-from tailorlm.errors import DataError, StoreError, TailorError
+from tailorlm.errors import ConfigError, DataError, StoreError, TailorError
 from tailorlm.finetune.config import FinetuneConfig
 from tailorlm.finetune.curve import loss_curve_svg
 from tailorlm.finetune.runner import (
@@ -278,6 +278,16 @@ def program_path_for_run(run_ref: str, store: RunStore | None = None) -> Path:
     return path
 
 
+def engine_model_name(run_id: str) -> str:
+    """The model name an inference engine serves a run's fine-tuned weights under: what
+    `tailor export --for vllm` names the adapter (or model), and what `tailor serve --engine`
+    asks the engine for. The run id: unique, and free of the colons SGLang reads as BASE:NAME."""
+    return run_id
+
+
+ENGINE_LAYOUTS = ("vllm",)  # `--for`: vLLM's layout, which SGLang loads as well
+
+
 def export_run(
     run_ref: str,
     out: str | Path,
@@ -285,12 +295,33 @@ def export_run(
     merge: bool = False,
     gguf: bool = False,
     gguf_dtype: str = "f16",
+    for_engine: str | None = None,
+    base_model: str | None = None,
     store: RunStore | None = None,
 ) -> Any:
-    """Export a finished fine-tuning run (see `tailorlm.finetune.export`)."""
-    from tailorlm.finetune.export import export_model
-
+    """Export a finished fine-tuning run (see `tailorlm.finetune.export`); with `for_engine`,
+    in the layout an inference engine serves (see `tailorlm.finetune.export_vllm`)."""
     store = store or RunStore()
     base, adapter = adapter_path_for_run(run_ref, store)
     program = program_path_for_run(run_ref, store)
-    return export_model(base, adapter, program, out, merge=merge, gguf=gguf, gguf_dtype=gguf_dtype)
+    if for_engine is None:
+        from tailorlm.finetune.export import export_model
+
+        if base_model:
+            raise ConfigError("--base-model goes with --for vllm", hint="add --for vllm")
+        return export_model(
+            base, adapter, program, out, merge=merge, gguf=gguf, gguf_dtype=gguf_dtype
+        )
+    if for_engine not in ENGINE_LAYOUTS:
+        raise ConfigError(
+            f"--for {for_engine!r} is not an engine layout tailor writes",
+            hint="use --for vllm (SGLang loads the same layout)",
+        )
+    if gguf:
+        raise ConfigError("--gguf is for llama.cpp, not vLLM", hint="drop --gguf or --for")
+    from tailorlm.finetune.export_vllm import export_for_engine
+
+    name = engine_model_name(store.get(run_ref).id)
+    return export_for_engine(
+        base, adapter, program, out, name=name, merge=merge, base_model=base_model
+    )

@@ -17,6 +17,7 @@ from tailorlm.tasks.splitting import (
     normalize,
     shingles,
     split_task,
+    write_splits,
 )
 
 WORDS = [
@@ -176,3 +177,37 @@ def test_impossible_split_changes_nothing(tmp_path, rows, spec, error):
     with pytest.raises(DataError, match=error):
         split_task(root, spec)
     assert {p.name: p.read_bytes() for p in root.iterdir()} == before
+
+
+def chat_row(i: int, text: str, system: str) -> dict:
+    turns = [{"role": "system", "content": system}, {"role": "user", "content": text}]
+    return {"id": f"r{i}", "messages": [*turns, {"role": "assistant", "content": "x"}]}
+
+
+def test_a_shared_system_turn_does_not_make_chat_rows_near_copies(tmp_path):
+    rng, system = random.Random(4), "Follow the house rules to the letter. " * 50
+    rows = [chat_row(i, f"question {i}: {sentence(rng)}", system) for i in range(40)]
+    groups = group_rows(list(enumerate(rows, 1)), ["text"], SplitSpec(), "data.jsonl")
+    assert len(groups) == 40
+
+
+def test_fixed_dev_rows_keep_their_near_copies_out_of_test(tmp_path):
+    rows, pairs = rows_with_near_copies(n=60, copies=10)
+    dev_ids = {b for _, b in pairs}
+    root = init_task(tmp_path / "t", "generation")
+    train = [(i, r) for i, r in enumerate(rows, 1) if r["id"] not in dev_ids]
+    dev = [(i, r) for i, r in enumerate(rows, 1) if r["id"] in dev_ids]
+    result = write_splits(root, train, SplitSpec(dev=0.5, test=0.2), dev_rows=dev, source="x")
+    where = split_of(root)
+    assert {i for i, s in where.items() if s == "dev"} == dev_ids  # dev is the given rows
+    assert all(where[a] == "train" for a, _ in pairs)  # their near-copies never test
+    assert result.counts == {"train": 48, "dev": 10, "test": 12}  # spec.dev is unused
+    assert json.loads((root / "split.json").read_text())["source"] == "x"
+    assert validate_task(root).ok
+
+
+def test_fixed_dev_rows_that_copy_every_row_leave_no_test(tmp_path):
+    rows = [{"id": f"r{i}", "input": {"text": f"question {i}"}, "output": "x"} for i in range(3)]
+    root = init_task(tmp_path / "t", "generation")
+    with pytest.raises(DataError, match="every training row has a near-copy"):
+        write_splits(root, list(enumerate(rows)), SplitSpec(), dev_rows=list(enumerate(rows)))

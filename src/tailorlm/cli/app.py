@@ -81,6 +81,12 @@ def _register_subcommands() -> None:
     compare_cmds.register(app)
     report_cmds.register(app)
     data_cmds.register(app, data_app)
+    from tailorlm.cli import label_cmds
+
+    label_cmds.register(data_app)
+    from tailorlm.cli import import_cmds
+
+    import_cmds.register(app)
 
 
 @app.callback()

@@ -55,6 +55,18 @@ def compare_cmd(
     budget: BudgetOpt = None,
     limit: LimitOpt = None,
     systems: SystemsOpt = None,
+    teacher: Annotated[
+        str | None,
+        typer.Option(
+            help="A strong model (a spec, e.g. openai:gpt-4o or a `tailor serve` model at "
+            "openai:ft:RUN@URL) measured as a prompted system, and a student fine-tuned on "
+            "its labels of the train inputs (the `distilled` system).",
+        ),
+    ] = None,
+    teacher_prompt: Annotated[
+        Path | None,
+        typer.Option(help="The teacher's prompt program (default: the bare question)."),
+    ] = None,
     reuse: Annotated[
         bool, typer.Option(help="Reuse an identical stored comparison (steps are reused anyway).")
     ] = True,
@@ -85,6 +97,8 @@ def compare_cmd(
         budget=budget,
         limit=limit,
         systems=systems,
+        teacher=teacher,
+        teacher_prompt=teacher_prompt,
         reuse=reuse,
         out=out,
         target=target,

@@ -156,17 +156,43 @@ def export_cmd(
         bool, typer.Option(help="Also write model.gguf for llama.cpp/Ollama (needs --merge).")
     ] = False,
     gguf_type: Annotated[str, typer.Option(help="GGUF weight type: f16 or f32.")] = "f16",
+    for_engine: Annotated[
+        str | None,
+        typer.Option(
+            "--for",
+            help="vllm: the layout vLLM's --lora-modules (and SGLang's --lora-paths) loads, "
+            "with serve.txt: the engine's command and the `tailor serve --engine` in front.",
+        ),
+    ] = None,
+    base_model: Annotated[
+        str | None,
+        typer.Option(
+            help="With --for vllm: the hub id or path the engine loads the base from "
+            "(default: the run's base; a GGUF base is copied to OUT/base).",
+        ),
+    ] = None,
 ) -> None:
-    """Export a fine-tuned model: adapter only, merged HF folder, or GGUF."""
-    from tailorlm.cli.render import console
+    """Export a fine-tuned model: adapter only, merged HF folder, GGUF, or for vLLM/SGLang."""
     from tailorlm.training import export_run
 
     if gguf_type not in ("f16", "f32"):
         raise ConfigError(f"--gguf-type {gguf_type!r} is not supported", hint="use f16 or f32")
-    result = export_run(run, out, merge=merge, gguf=gguf, gguf_dtype=gguf_type)
-    console.print(f"exported {result.kind} model to {result.path}", highlight=False)
+    result = export_run(
+        run,
+        out,
+        merge=merge,
+        gguf=gguf,
+        gguf_dtype=gguf_type,
+        for_engine=for_engine,
+        base_model=base_model,
+    )
+    lines = [f"exported {result.kind} model to {result.path}"]
     if result.gguf:
-        console.print(f"GGUF: {result.gguf}", highlight=False)
+        lines.append(f"GGUF: {result.gguf}")
+    if result.serve:  # vLLM's pair; serve.txt has SGLang's too
+        commands = [line for line in result.serve.read_text().splitlines() if line[:1] not in "#"]
+        lines += [f"serve it (all commands: {result.serve}):", commands[0], commands[2]]
+    _print_lines(lines)
 
 
 def build_config(options: dict[str, Any], assignments: list[str]) -> Any:

@@ -23,6 +23,14 @@ def serve_cmd(
         ),
     ] = None,
     model: ModelOpt = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help="openai@BASE_URL: an engine (vLLM) that serves every fine-tuned run as the "
+            "model named after its run (`tailor export RUN --for vllm` says how); tailor "
+            "applies the prompt program and parser in front. SGLang: 'openai:BASE:{run}@URL'.",
+        ),
+    ] = None,
     batching: Annotated[bool, typer.Option(help="Batch concurrent chat requests.")] = True,
     max_batch: Annotated[int, typer.Option(min=1, help="Most requests per batch.")] = 8,
     batch_wait_ms: Annotated[
@@ -40,7 +48,8 @@ def serve_cmd(
     """Serve the base model and every tailored model behind an OpenAI-compatible API.
 
     Tailored models come from the run store (fine-tuning and prompt-optimization runs); the API
-    covers chat completions (streaming too), files and fine-tuning jobs."""
+    covers chat completions (streaming too), files and fine-tuning jobs. With --engine, the
+    fine-tuned weights run on that engine, which batches; the names clients use stay the same."""
     from tailorlm.server import ServerSettings, serve
 
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
@@ -53,6 +62,7 @@ def serve_cmd(
         port=port,
         api_key=api_key,
         model=model,
+        engine=engine,
         batching=batching,
         max_batch=max_batch,
         batch_wait_ms=batch_wait_ms,

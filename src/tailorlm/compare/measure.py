@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from tailorlm.backends import spec_of
 from tailorlm.compare.latency import LatencyProbe
 from tailorlm.compare.registry import registered
 from tailorlm.compare.systems import BASELINE, SystemRun, SystemSpec
@@ -21,7 +23,7 @@ Rows = dict[str, dict[str, Any]]  # example id -> stored eval row
 # A system that did not run keeps every measurement key, each null.
 _PARTS = {
     "quality": ("score", "ci", "n", "passed"),
-    "setup": ("wall_s", "device", "model_calls", "train_tokens", "flops"),
+    "setup": ("wall_s", "device", "model_calls", "train_tokens", "flops", "teacher"),
     "per_request": (
         "prompt_tokens",
         "completion_tokens",
@@ -61,6 +63,7 @@ def system_entry(
         "builds_on": list(spec.builds_on),
         "texts": spec.shown_texts.to_dict(),
         **{part: dict.fromkeys(keys) for part, keys in _PARTS.items()},
+        "api_model": None,
     }
     if run is None or rows is None:
         return entry
@@ -75,7 +78,15 @@ def system_entry(
         "per_request": _per_request(run, probe),
         "artifacts": _artifacts(run, probe),
         "change": {"action": run.setup.change_action, "wall_s": run.setup.change_wall_s},
+        "api_model": _api_model(run),
     }
+
+
+def _api_model(run: SystemRun) -> str | None:
+    """The provider's model name when the system is served by an API engine (the report
+    prices it at that model's API prices in every scenario); None for a local model."""
+    spec = spec_of(run.system.backend)
+    return spec.engine.pricing(spec) if spec is not None and spec.engine.api else None
 
 
 def _quality(run: SystemRun, rows: Rows) -> dict[str, Any]:
@@ -92,6 +103,7 @@ def _setup(run: SystemRun) -> dict[str, Any]:
         "model_calls": s.model_calls,
         "train_tokens": s.train_tokens,
         "flops": s.flops,
+        "teacher": asdict(s.teacher) if s.teacher is not None else None,
     }
 
 
@@ -127,11 +139,16 @@ def adapter_bytes(folder: Path | None) -> int | None:
 # ---------------------------------------------------------------------------- paired tests
 
 
-def comparisons(rows: Mapping[str, Rows], example_ids: Sequence[str]) -> list[dict[str, Any]]:
+def comparisons(
+    rows: Mapping[str, Rows],
+    example_ids: Sequence[str],
+    specs: Sequence[SystemSpec] | None = None,
+) -> list[dict[str, Any]]:
     """Each system against the baseline, then the extra pairs, on the examples both have."""
     # Besides "each system vs the baseline": the pairs registrations ask for, and each system
     # against the systems it builds on.
-    extra = [(s.id, o) for s in registered() for o in (*s.pairs_with, *s.builds_on)]
+    specs = registered() if specs is None else specs
+    extra = [(s.id, o) for s in specs for o in (*s.pairs_with, *s.builds_on)]
     pairs = [(sid, BASELINE) for sid in rows if sid != BASELINE] + extra
     out = []
     for a, b in dict.fromkeys(pairs):

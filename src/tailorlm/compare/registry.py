@@ -73,6 +73,7 @@ class SystemSpec:
     pairs_with: tuple[str, ...] = ()
     preset_section: str | None = None  # the Preset field its settings come from
     texts: Texts | None = None  # None: its approach's texts
+    brought: bool = False  # given by the task or the command (systems/brought.py): always runs
 
     @property
     def shown_texts(self) -> Texts:

@@ -30,6 +30,7 @@ from tailorlm.compare.systems import (
     SystemRun,
     SystemSpec,
 )
+from tailorlm.compare.systems.brought import brought_keys, brought_specs, teacher_entry
 from tailorlm.config import run_config
 from tailorlm.errors import TailorError
 from tailorlm.experiments import default_max_tokens
@@ -78,6 +79,8 @@ def run_compare(
     budget: int | None = None,
     limit: int | None = None,
     systems: str | list[str] | tuple[str, ...] | None = None,
+    teacher: str | None = None,
+    teacher_prompt: str | Path | None = None,
     store: RunStore | None = None,
     reuse: bool = True,
     progress: EventFn | None = None,
@@ -88,7 +91,9 @@ def run_compare(
     `model` is the base model: a spec (default smollm2-135m), a ModelSpec, or a ready Backend
     (e.g. a FakeBackend in tests: fine-tuning then needs the weights its `spec` names).
     `budget` overrides the optimizer budgets, `limit` the test subset size of the preset,
-    `systems` the systems it runs (ids or "all"; the systems they build on are added)."""
+    `systems` the systems it runs (ids or "all"; the systems they build on are added).
+    `teacher` (a model spec, with `teacher_prompt`, a saved program) adds the prompted teacher
+    and a student fine-tuned on its labels; the task folder's systems.yaml adds its systems."""
     started = time.perf_counter()
     task = task if isinstance(task, Task) else load_task(task)
     chosen = get_preset(preset).with_overrides(budget=budget, limit=limit, systems=systems)
@@ -96,7 +101,11 @@ def run_compare(
     base = as_backend(model)
     spec = spec_of(base)
     shown = spec.text if spec is not None else base.name
-    config = compare_config(task, shown, chosen, engine_of(base))
+    teacher_row = teacher_entry(teacher, teacher_prompt) if teacher else None
+    specs = (*registered(), *brought_specs(task, teacher_row))
+    config = compare_config(
+        task, shown, chosen, engine_of(base), specs, brought_keys(task, teacher_row)
+    )
     opened = open_step(
         store,
         KIND,
@@ -115,7 +124,7 @@ def run_compare(
             comparison = {**done.read_json(FILE), "target": task.config.target}
             return CompareOutcome(done.id, comparison, True, False, done.dir / FILE)
         writer = step.out
-        ctx = _context(task, chosen, store, trainable, base, progress)
+        ctx = _context(task, chosen, store, trainable, base, progress, specs)
         comparison = _compare(ctx, writer.id, shown, started)
         writer.write_json(FILE, comparison)
         writer.set_summary(_short_summary(comparison))
@@ -124,8 +133,14 @@ def run_compare(
 
 
 def compare_config(
-    task: Task, model: str, preset: Preset, engine: str | None = None
+    task: Task,
+    model: str,
+    preset: Preset,
+    engine: str | None = None,
+    specs: tuple[SystemSpec, ...] | None = None,
+    brought: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    specs = registered() if specs is None else specs
     return run_config(
         KIND,
         task.ref,
@@ -133,8 +148,9 @@ def compare_config(
         preset.optimize.seed,
         engine=engine,
         preset=preset.to_dict(),
-        systems=[s.id for s in registered()],
+        systems=[s.id for s in specs],
         schema=SCHEMA_VERSION,
+        **({"brought": brought} if brought else {}),  # without: the config (hash) of before
     )
 
 
@@ -145,6 +161,7 @@ def _context(
     model: str | None,
     base: Backend,
     progress: EventFn | None,
+    specs: tuple[SystemSpec, ...],
 ) -> Context:
     options = GenerationOptions(
         max_new_tokens=preset.max_new_tokens or default_max_tokens(task),
@@ -152,7 +169,9 @@ def _context(
         seed=preset.optimize.seed,
     )
     emit = progress or (lambda _event: None)
-    return Context(task, preset, store, model, base, options, machine()["device"], emit)
+    return Context(
+        task, preset, store, model, base, options, machine()["device"], emit, specs=specs
+    )
 
 
 def _compare(ctx: Context, run_id: str, model: str, started: float) -> dict[str, Any]:
@@ -179,7 +198,7 @@ def _compare(ctx: Context, run_id: str, model: str, started: float) -> dict[str,
         "example_ids": [ex.id for ex in examples],
         "baseline": BASELINE,
         "systems": entries,
-        "comparisons": measure.comparisons(rows, [ex.id for ex in examples]),
+        "comparisons": measure.comparisons(rows, [ex.id for ex in examples], ctx.specs),
         "learning_curve": curve,
         "loss_curve": measure.loss_curve(ctx.store, tuned.runs.get("finetune") if tuned else None),
         "items": measure.items(examples, rows),
@@ -194,7 +213,7 @@ def _run_systems(
 ) -> tuple[list[dict[str, Any]], dict[str, measure.Rows], dict[str, float]]:
     """Build, evaluate and probe each system in order: (entries, eval rows, seconds spent)."""
     entries, rows, timings = [], {}, {}
-    for spec in registered():
+    for spec in ctx.specs:
         started = time.perf_counter()
         run, status, reason = _build(ctx, spec)
         probe = _probe(ctx, spec, run, examples[: ctx.preset.latency_sample]) if run else None
@@ -212,7 +231,7 @@ def _run_systems(
 def _build(ctx: Context, spec: SystemSpec) -> tuple[SystemRun | None, str, str | None]:
     """Run one system's step; a system that cannot run keeps its row with the reason."""
     ctx.emit({"event": "system-start", "system": spec.id, "label": spec.label})
-    if not ctx.preset.runs(spec.id):
+    if not spec.brought and not ctx.preset.runs(spec.id):
         why = (
             f"not chosen for this {ctx.preset.name} comparison "
             "(`--systems all` or `--preset standard` runs every system)"
@@ -220,7 +239,7 @@ def _build(ctx: Context, spec: SystemSpec) -> tuple[SystemRun | None, str, str |
         return _skip(ctx, spec, "skipped", why)
     missing = [sid for sid in spec.builds_on if sid not in ctx.built]
     if missing:
-        label = next((s.label for s in registered() if s.id == missing[0]), missing[0]).lower()
+        label = next((s.label for s in ctx.specs if s.id == missing[0]), missing[0]).lower()
         reason = ctx.reasons.get(missing[0], "not built")
         return _skip(ctx, spec, "not_possible", f"needs the {label} system, which is {reason}")
     try:

@@ -29,6 +29,8 @@ def run_until_decided(
     budget: int | None = None,
     limit: int | None = None,
     systems: str | list[str] | tuple[str, ...] | None = None,
+    teacher: str | None = None,
+    teacher_prompt: str | Path | None = None,
     chunk: int | None = None,
     margin: float = MARGIN,
     store: RunStore | None = None,
@@ -44,7 +46,14 @@ def run_until_decided(
     spent = 0.0
     while True:
         outcome = run_compare(
-            task, model=model, preset=chosen, limit=n, store=store, progress=progress
+            task,
+            model=model,
+            preset=chosen,
+            limit=n,
+            teacher=teacher,
+            teacher_prompt=teacher_prompt,
+            store=store,
+            progress=progress,
         )
         pair = key_pair(outcome.comparison)
         if pair is None:

@@ -8,7 +8,8 @@ a stored run).
   model itself came from a GGUF file of the llama architecture (the default model does): its
   tokenizer and chat-template metadata are copied as they are and the merged weights written in
   F16 or F32 with the `gguf` package. Other bases: run llama.cpp's `convert_hf_to_gguf.py` on
-  the merged folder.
+  the merged folder;
+* for vLLM / SGLang: see `tailorlm.finetune.export_vllm`.
 
 The output appears under its final name only when complete (built in a temp folder first)."""
 
@@ -17,7 +18,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ class ExportResult:
     path: Path
     kind: str  # "adapter" | "merged" | "full"
     gguf: Path | None = None
+    serve: Path | None = None  # serve.txt of an export for an engine (export_vllm.py)
 
 
 def export_model(
@@ -47,18 +50,26 @@ def export_model(
 ) -> ExportResult:
     """Write `base` (+ `adapter`) and the prompt program to the new folder `out`."""
     out = Path(out).expanduser()
-    _check_target(out)
     if gguf and not merge and adapter:
         raise TailorError("GGUF export needs merged weights.", hint="add --merge")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        kind = _write_model(base, adapter, merge, tmp)
+    with staged(out) as tmp:
+        kind = write_model(base, adapter, merge, tmp)
         shutil.copy2(program, tmp / program.name)
         gguf_path = _write_gguf(tmp, _gguf_source(base, adapter), gguf_dtype) if gguf else None
+    return ExportResult(out, kind, out / GGUF_FILE if gguf_path else None)
+
+
+@contextmanager
+def staged(out: Path) -> Iterator[Path]:
+    """A temp folder next to `out`, renamed to `out` when the block ends without an error and
+    deleted otherwise: an export is complete or absent, never half-written."""
+    _check_target(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        yield tmp
         os.replace(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return ExportResult(out, kind, out / GGUF_FILE if gguf_path else None)
 
 
 def _check_target(out: Path) -> None:
@@ -71,7 +82,9 @@ def _check_target(out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
 
 
-def _write_model(base: str, adapter: str | None, merge: bool, target: Path) -> str:
+def write_model(base: str, adapter: str | None, merge: bool, target: Path) -> str:
+    """Write the model to `target`: a full run's model folder, the adapter, or base + adapter
+    merged; returns which ("full", "adapter" or "merged")."""
     if adapter is None:  # full fine-tuning: the run's model folder is already a plain model
         shutil.copytree(base, target, dirs_exist_ok=True)
         return "full"

@@ -1,7 +1,7 @@
 """Fine-tuning through an OpenAI-compatible fine-tuning API (`--target openai@BASE_URL`), pure
 of the run store: the task rendered with a prompt program into chat JSONL, the target's base
 URL, the job's hyper-parameters, and a small client with retries. `tailorlm.remote_training`
-makes a job a stored `finetune-remote` run."""
+makes a job a stored `finetune-remote` run; `tailorlm.migrate` reads a job's data back."""
 
 from __future__ import annotations
 
@@ -54,6 +54,15 @@ def hyperparameters(
     }
 
 
+class ApiStatusError(ModelError):
+    """An error answer (HTTP 4xx/5xx) from the API: `status` and the server's own `detail`
+    let a caller say what a 404 or a refusal means in its own terms."""
+
+    def __init__(self, error: ModelError, status: int, detail: str) -> None:
+        super().__init__(error.message, hint=error.hint)
+        self.status, self.detail = status, detail
+
+
 class Api:
     """A few JSON calls with retries on 429/5xx and network errors."""
 
@@ -70,6 +79,22 @@ class Api:
         return str(self.call("POST", "/files", files=files, data={"purpose": "fine-tune"})["id"])
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The JSON answer of a request."""
+        response = self.send(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise TailorError(
+                f"{self.base_url}{path}: the answer is not JSON",
+                hint="is BASE_URL the API's own (it usually ends in /v1)?",
+            ) from exc
+
+    def content(self, path: str) -> bytes:
+        """The raw body of a GET (a file's content)."""
+        return bytes(self.send("GET", path).content)
+
+    def send(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The response of a request, retried; an error answer raises ApiStatusError."""
         import httpx
 
         for attempt in range(self.retries + 1):
@@ -86,8 +111,14 @@ class Api:
                     break
             time.sleep(min(2.0**attempt, 20.0))
         if response.status_code >= 400:
-            raise http_error(response, self.base_url, path, attempt + 1)
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise TailorError(f"{self.base_url}{path}: the answer is not JSON") from exc
+            error = http_error(response, self.base_url, path, attempt + 1)
+            raise ApiStatusError(error, response.status_code, _detail(response))
+        return response
+
+
+def _detail(response: Any) -> str:
+    try:
+        error = response.json().get("error") or {}
+        return str(error.get("message") or response.text)
+    except (ValueError, AttributeError):
+        return str(response.text)

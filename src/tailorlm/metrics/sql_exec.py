@@ -415,6 +415,31 @@ def results_match(
     return Counter(pred_rows) == Counter(gold_rows)
 
 
+MAX_LIST_ROWS = 50  # a longer answer teaches little and is slow to compare
+
+
+def unusable_result(rows: Sequence[tuple[Any, ...]], *, max_rows: int = MAX_LIST_ROWS) -> str:
+    """Why a query's result makes a poor answer to learn from ("" when it is fine): no rows,
+    only NULLs, a count of zero (such answers teach a model to guess 0) or a list longer than
+    `max_rows`. The rule for answers with no gold to compare: synthetic and teacher labels."""
+    if not rows:
+        return "empty result: no rows"
+    if len(rows) > max_rows:
+        return f"too many rows: {len(rows)} > {max_rows}"
+    if all(v is None for row in rows for v in row):
+        return "all NULL: every value is NULL"
+    if len(rows) == 1 and len(rows[0]) == 1 and rows[0][0] == 0:
+        return "zero count: the answer is 0"
+    return ""
+
+
+def result_key(rows: Sequence[tuple[Any, ...]]) -> str:
+    """One text per result set, equal for results `results_match` finds equal unordered (the
+    key votes on SQL answers count under)."""
+    normalized = sorted(_normalize_rows(rows), key=repr)
+    return json.dumps(normalized, default=repr)
+
+
 def sql_execution(
     prediction: str,
     gold: str,

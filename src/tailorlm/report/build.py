@@ -3,12 +3,13 @@ volumes, the criteria table and the recommendation. Pure: never calls a model.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tailorlm.advisor import Advice, Evidence, Situation, advise
 from tailorlm.costs import (
     API,
+    API_CACHED,
     SCENARIOS,
     SELF_HOSTED,
     BreakEven,
@@ -17,6 +18,7 @@ from tailorlm.costs import (
     Usage,
     break_even,
     system_cost,
+    tokens_cost,
 )
 from tailorlm.report.evidence import evidence_of, paired_test, significant
 from tailorlm.report.schema import Comparison, System, parse_comparison
@@ -81,7 +83,7 @@ class Report:
         return report_html(self)
 
 
-def usage_of(comparison: Comparison, system: System) -> Usage:
+def usage_of(comparison: Comparison, system: System, prices: PriceTable | None = None) -> Usage:
     # The combined system's setup already includes the training it builds on (compare adds it).
     per, art, setup = system.per_request, system.artifacts, system.setup
     return Usage(
@@ -96,7 +98,17 @@ def usage_of(comparison: Comparison, system: System) -> Usage:
         setup_model_calls=setup.model_calls or 0,
         train_tokens=setup.train_tokens or 0,
         finetuned=system.approach != "prompt",
+        setup_spend=_teacher_spend(setup, prices),
     )
+
+
+def _teacher_spend(setup: Any, prices: PriceTable | None) -> float | None:
+    """What a teacher's labelling cost at its list prices: 0 without a teacher or for a local
+    one (its time is in the setup's wall time), None when the price file lacks its model."""
+    teacher = setup.teacher
+    if teacher is None or teacher.api_model is None or prices is None:
+        return 0.0
+    return tokens_cost(prices, teacher.api_model, teacher.prompt_tokens, teacher.completion_tokens)
 
 
 def _best(systems: list[System], approaches: tuple[str, ...]) -> System | None:
@@ -134,16 +146,34 @@ def best_finetuned(comparison: Comparison) -> System | None:
 
 def _costs(parsed: Comparison, prices: PriceTable) -> dict[str, dict[str, Cost]]:
     costs = {
-        s.id: {sc: system_cost(usage_of(parsed, s), prices, sc) for sc in SCENARIOS}
+        s.id: {sc: system_cost(usage_of(parsed, s, prices), prices, sc) for sc in SCENARIOS}
         for s in parsed.systems
         if s.ok
     }
+    for s in parsed.systems:
+        if s.ok and s.api_model and s.api_model != parsed.api_model:
+            costs[s.id] = _provider_costs(parsed, s, prices)
     if parsed.api_model:
         # Measured through a provider's API: there is no machine of the user's to price.
         unpriced = Cost(None, None, "the model is served by an API")
         for by_scenario in costs.values():
             by_scenario[SELF_HOSTED] = unpriced
     return costs
+
+
+def _provider_costs(parsed: Comparison, s: System, prices: PriceTable) -> dict[str, Cost]:
+    """A system served by a provider's API (a teacher, an OpenAI fine-tune) costs its API
+    price in every scenario: there is no machine of the user's to serve it on."""
+    found = prices.provider_model(s.api_model or "")
+    if found is None:
+        missing = Cost(None, None, f"no price for {s.api_model} in the price file")
+        return dict.fromkeys(SCENARIOS, missing)
+    key, finetuned = found
+    usage = replace(usage_of(parsed, s, prices), finetuned=finetuned)
+    own = prices.using(key)
+    api, cached = system_cost(usage, own, API), system_cost(usage, own, API_CACHED)
+    hosted = replace(api, note=f"{api.note} (served by the provider's API)")
+    return {sc: {SELF_HOSTED: hosted, API_CACHED: cached}.get(sc, api) for sc in SCENARIOS}
 
 
 def _primary_scenario(costs: dict[str, dict[str, Cost]]) -> str:

@@ -26,12 +26,19 @@ class Quality(_Read):
     passed: int | None = None
 
 
+class TeacherTokens(_Read):
+    api_model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
 class Setup(_Read):
     wall_s: float | None = None
     device: str | None = None
     model_calls: int | None = None
     train_tokens: int | None = None
     flops: float | None = None
+    teacher: TeacherTokens | None = None  # a teacher's labelling (the distilled system)
 
 
 class PerRequest(_Read):
@@ -81,6 +88,7 @@ class System(_Read):
     per_request: PerRequest = PerRequest()
     artifacts: Artifacts = Artifacts()
     change: Change = Change()
+    api_model: str | None = None  # served by a provider's API (that model's prices)
 
     @property
     def ok(self) -> bool:

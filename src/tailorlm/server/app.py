@@ -41,6 +41,7 @@ def create_app(
         store,
         factory=backend_factory or default_factory,
         capacity=settings.loaded_models,
+        engine=settings.engine,
         scheduler_args={
             "max_batch": settings.max_batch,
             "wait_s": settings.batch_wait_ms / 1000,

@@ -5,7 +5,9 @@ context and template replace the client's system turn, the last user message fil
 template's first input field (or, if it is a JSON object, the fields it names), and the
 program's answer parser is applied to the output, so the answer is the one that was measured.
 Streaming sends tokens as they are generated (server/sse.py), except for a tailored model whose
-parser rewrites the whole output: its answer is sent once it is complete."""
+parser rewrites the whole output: its answer is sent once it is complete. A model that another
+server generates (an engine behind `--engine`, an `openai:` base) renders and parses here the
+same way; that server failing is a 502 (the gateway's upstream failed), not our own 500."""
 
 from __future__ import annotations
 
@@ -14,8 +16,10 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from tailorlm.errors import ModelError
 from tailorlm.server.errors import APIError
 from tailorlm.server.registry import ModelEntry, Registry
+from tailorlm.server.scheduler import Scheduler
 from tailorlm.server.schemas import (
     ChatCompletion,
     ChatCompletionRequest,
@@ -54,11 +58,11 @@ def router(registry: Registry, settings: ServerSettings) -> Any:
         if req.stream and raw_answer(entry):
 
             def submit(on_text: Callable[[str], None]) -> Any:
-                return scheduler.submit(messages, options, on_text)
+                return generate(entry, scheduler, messages, options, on_text)
 
             live = live_events(req.model, submit, include_usage)
             return StreamingResponse(live, media_type="text/event-stream")
-        completion = await scheduler.submit(messages, options)
+        completion = await generate(entry, scheduler, messages, options)
         answer = parse_answer(entry, completion.text)
         if req.stream:
             events = sse_events(req.model, answer, completion, include_usage)
@@ -66,6 +70,29 @@ def router(registry: Registry, settings: ServerSettings) -> Any:
         return response(req.model, answer, completion)
 
     return api
+
+
+async def generate(
+    entry: ModelEntry,
+    scheduler: Scheduler,
+    messages: Messages,
+    options: GenerationOptions,
+    on_text: Callable[[str], None] | None = None,
+) -> Completion:
+    """The model's completion. When another server generates, its failure (down, an error
+    status) is a 502: the upstream of this gateway failed, not this server."""
+    try:
+        return await scheduler.submit(messages, options, on_text)
+    except ModelError as exc:
+        if not entry.upstream:
+            raise
+        raise APIError(
+            502,
+            f"The server that generates for '{entry.id}' failed: {exc.message}",
+            type="server_error",
+            code="upstream_error",
+            hint=exc.hint,
+        ) from exc
 
 
 def card(entry: ModelEntry) -> ModelCard:

@@ -9,7 +9,9 @@ against).
 
 A request can pass `on_text`: with a backend that streams (`generate_stream`), it is called on
 the request's event loop with each new piece of its text while the batch is still generating;
-requests that stream and requests that do not share batches."""
+requests that stream and requests that do not share batches.
+
+A model behind an API gets a `Relay` instead: its server does the batching."""
 
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from tailorlm.backends.base import Backend
@@ -136,3 +140,41 @@ def _by_options(batch: list[_Pending]) -> list[list[_Pending]]:
     for pending in batch:
         groups.setdefault(pending.options, []).append(pending)
     return list(groups.values())
+
+
+class Relay:
+    """The scheduler for a model behind an API (an engine such as vLLM, which batches on its
+    own): each request is sent at once on a thread of its own, so none waits for a batch to
+    form or for another request's answer (the backend bounds how many are in flight)."""
+
+    def __init__(self, backend: Backend, *, workers: int = 64) -> None:
+        self.backend = backend
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tailor-relay")
+        self._closed = False
+
+    async def submit(
+        self,
+        messages: Messages,
+        options: GenerationOptions,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Completion:
+        if self._closed:
+            raise ModelError("The model was unloaded while the request waited.", hint="retry")
+        loop = asyncio.get_running_loop()
+        call: Callable[[], Sequence[Completion]]
+        if on_text is not None and isinstance(self.backend, StreamingBackend):
+
+            def piece(_row: int, text: str) -> None:  # queued before the result is (FIFO)
+                loop.call_soon_threadsafe(on_text, text)
+
+            call = partial(self.backend.generate_stream, [messages], options, piece)
+        else:
+            call = partial(self.backend.generate, [messages], options)
+        return (await loop.run_in_executor(self._pool, call))[0]
+
+    def close(self, timeout: float = 30.0) -> None:
+        self._closed = True
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+Scheduler = BatchScheduler | Relay

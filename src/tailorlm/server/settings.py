@@ -19,6 +19,13 @@ class ServerSettings(BaseModel):
         default=None,
         description="Base model served: smollm2-135m (default), a folder, .gguf or openai: spec.",
     )
+    engine: str | None = Field(
+        default=None,
+        description="An OpenAI-compatible engine (vLLM, SGLang) that runs the fine-tuned models: "
+        "`openai@BASE_URL`, each ft: model asked there for the model named after its run (as "
+        "`tailor export --for vllm` names it), or a spec with `{run}` in the model, e.g. "
+        "`openai:BASE:{run}@BASE_URL`; tailor still applies the prompt program and parser.",
+    )
     batching: bool = Field(default=True, description="Batch concurrent chat requests together.")
     max_batch: int = Field(default=8, ge=1, description="Most requests generated in one batch.")
     batch_wait_ms: float = Field(

@@ -47,6 +47,7 @@ ARTIFACTS: dict[str, dict[str, str]] = {
     "learning-curve": {"curve": "curve.json", "points": "curve.jsonl"},
     "latency": {"latency": "latency.json"},
     "compare": {"comparison": "comparison.json"},
+    "label": {"rows": "labels.jsonl", "program": "program.json", "result": "result.json"},
 }
 
 

@@ -68,7 +68,23 @@ def import_data(
     return ImportResult(root, len(rows), skipped, result)
 
 
-def _check_columns_arg(inputs: list[str], output: str) -> None:
+def read_inputs(
+    file: str | Path, *, inputs: list[str], skip_empty: bool = False, allow_mixed: bool = False
+) -> tuple[list[dict[str, Any]], int]:
+    """`file`'s rows as unlabelled task rows (`id`, `input`, `meta`: no `output`), checked as
+    `import_data` checks them; also the number of rows skipped for an empty input cell."""
+    _check_columns_arg(inputs, None)
+    table = read_table(Path(file))
+    _require_columns(table, inputs)
+    if not allow_mixed:
+        _check_types(table, inputs)
+    rows, skipped = _convert(table, inputs, None, skip_empty)
+    if not rows:
+        raise DataError("no rows left to label", path=display_path(table.path))
+    return rows, skipped
+
+
+def _check_columns_arg(inputs: list[str], output: str | None) -> None:
     if not inputs or any(not c.strip() for c in inputs):
         raise ConfigError("--input needs at least one column name", hint="e.g. --input question")
     if output in inputs:
@@ -172,11 +188,12 @@ def as_text(value: Any) -> str:
 
 
 def _convert(
-    table: Table, inputs: list[str], output: str, skip_empty: bool
+    table: Table, inputs: list[str], output: str | None, skip_empty: bool
 ) -> tuple[list[dict[str, Any]], int]:
     rows, skipped, ids = [], 0, set[str]()
+    wanted = [*inputs, output] if output is not None else inputs
     for line, record in table.rows:
-        empty = next((c for c in [*inputs, output] if _is_empty(record.get(c))), None)
+        empty = next((c for c in wanted if _is_empty(record.get(c))), None)
         if empty is not None:
             if skip_empty:
                 skipped += 1
@@ -202,14 +219,17 @@ def _convert(
     return rows, skipped
 
 
-def _row(record: dict[str, Any], line: int, inputs: list[str], output: str) -> dict[str, Any]:
+def _row(
+    record: dict[str, Any], line: int, inputs: list[str], output: str | None
+) -> dict[str, Any]:
     used = {*inputs, output, "id"}
     meta = {k: _plain(v) for k, v in record.items() if k not in used and not _is_empty(v)}
     row: dict[str, Any] = {
         "id": as_text(record["id"]) if not _is_empty(record.get("id")) else f"row-{line}",
         "input": {c: as_text(record[c]) for c in inputs},
-        "output": as_text(record[output]),
     }
+    if output is not None:
+        row["output"] = as_text(record[output])
     if meta:
         row["meta"] = meta
     return row

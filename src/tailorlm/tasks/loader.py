@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tailorlm.config import TaskConfig
+from tailorlm.config import BroughtSystem, TaskConfig
 from tailorlm.errors import DataError, TaskNotFoundError
 from tailorlm.types import Example
 
@@ -428,6 +428,12 @@ class Task:
 
     def resources(self) -> dict[str, Path]:
         return {key: (self.root / rel).resolve() for key, rel in self.config.resources.items()}
+
+    def brought_systems(self) -> list[BroughtSystem]:
+        """The systems the folder's `systems.yaml` brings to a comparison ([] without one)."""
+        from tailorlm.tasks.validate import read_systems
+
+        return read_systems(self.root)
 
     def data_hash(self, split: str | None = None) -> str:
         """sha256 over task.yaml, the split files, resources and per-row databases they use."""

@@ -32,8 +32,7 @@ metric: {metric}
 # Persona used by the role-style prompt strategies.
 role: {role}
 # System message of the engineered prompts: the rules an answer must follow.
-system_prompt: >-
-  {system_prompt}
+system_prompt:{system_prompt}
 """
 _LABELS = """\
 # The allowed answers; `tailor data import` rewrites this line with the labels in your data.
@@ -185,7 +184,7 @@ def task_yaml(name: str, task_type: str, **overrides: Any) -> str:
         metric=spec["metric"],
         metric_note=spec["metric_note"],
         role=_scalar(spec["role"]),
-        system_prompt=spec["system_prompt"],
+        system_prompt=_text_block(spec["system_prompt"]),
     )
     if spec.get("labels") is not None:
         text += _LABELS.format(labels=_flow(spec["labels"]))
@@ -199,6 +198,14 @@ def _scalar(value: str) -> str:
 
     # JSON strings are valid YAML scalars: safe for names with ':' or '#'.
     return json.dumps(value, ensure_ascii=False)
+
+
+def _text_block(value: str) -> str:
+    """A one-line text reads best folded on its own line; anything else (several lines, edge
+    spaces) as a JSON string, which YAML reads back exactly."""
+    if value and "\n" not in value and value == value.strip():
+        return f" >-\n  {value}"
+    return f" {_scalar(value)}"
 
 
 def _flow(values: list[str]) -> str:

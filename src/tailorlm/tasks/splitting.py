@@ -20,14 +20,15 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from tailorlm.errors import ConfigError, DataError
 from tailorlm.tasks.folder import read_jsonl, staged_folder, write_jsonl
-from tailorlm.tasks.loader import SPLITS, display_path, resolve_task, split_file
+from tailorlm.tasks.loader import SPLITS, display_path, read_split, resolve_task, split_file
 from tailorlm.tasks.validate import read_config
+from tailorlm.types import Example
 
 POOL_FILE = "data.jsonl"  # all rows before splitting; `tailor data import` writes it
 RECORD_FILE = "split.json"  # how the current splits were made, for reproducibility
@@ -85,23 +86,35 @@ def split_task(path: str | Path, spec: SplitSpec | None = None) -> SplitResult:
 
 
 def write_splits(
-    root: Path, rows: list[tuple[int, dict[str, Any]]], spec: SplitSpec
+    root: Path,
+    rows: list[tuple[int, dict[str, Any]]],
+    spec: SplitSpec,
+    *,
+    dev_rows: Sequence[tuple[int, dict[str, Any]]] = (),
+    source: str = POOL_FILE,
 ) -> SplitResult:
-    """Split `rows` ((line, row) pairs) and write train/dev/test.jsonl and split.json to `root`."""
+    """Split `rows` ((line, row) pairs) and write train/dev/test.jsonl and split.json to `root`.
+
+    `dev_rows` (a provider's validation file) are the dev split as they are: `rows` only give
+    test and train (`spec.dev` is unused), and no test row has a near-copy among them either.
+    `source` says in split.json where the rows came from."""
     fields = list(read_config(root).input_fields)
-    source = display_path(root / POOL_FILE)
-    groups = group_rows(rows, fields, spec, source)
-    assignment = assign_groups(groups, len(rows), spec)
+    pooled = [*rows, *dev_rows]
+    groups = group_rows(pooled, fields, spec, display_path(root / POOL_FILE))
+    if dev_rows:
+        assignment = _assign_around_dev(groups, len(rows), spec)
+    else:
+        assignment = assign_groups(groups, len(rows), spec)
     for split in SPLITS:
         for ext in ("jsonl", "csv"):
             (root / f"{split}.{ext}").unlink(missing_ok=True)
     counts = {}
     for split, members in assignment.items():
         if members:  # an empty file would not validate; a missing dev/train is only a warning
-            counts[split] = write_jsonl(root / f"{split}.jsonl", [rows[i][1] for i in members])
+            counts[split] = write_jsonl(root / f"{split}.jsonl", [pooled[i][1] for i in members])
     sizes = [len(g) for g in groups]
     result = SplitResult(counts, len(groups), sum(s for s in sizes if s > 1), max(sizes))
-    record = {"spec": asdict(spec), "result": asdict(result), "source": POOL_FILE}
+    record = {"spec": asdict(spec), "result": asdict(result), "source": source}
     (root / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return result
 
@@ -151,7 +164,10 @@ def group_rows(
 def row_text(row: dict[str, Any], fields: list[str]) -> str:
     """The text a model sees for a raw row: its input fields, or its prompt turns."""
     if "messages" in row:
-        return "\n".join(str(m.get("content", "")) for m in row["messages"][:-1])
+        # System turns are the instruction, not the input (as task.yaml's system_prompt is for
+        # other rows): a long one that every row shares would make all rows near-copies.
+        turns = [m for m in row["messages"][:-1] if m.get("role") != "system"]
+        return "\n".join(str(m.get("content", "")) for m in turns)
     value = row.get("input")
     if isinstance(value, dict):
         return "\n".join(str(value.get(f, "")) for f in fields)
@@ -249,20 +265,89 @@ def _group_value(row: dict[str, Any], column: str, line: int, source: str) -> An
 
 def assign_groups(groups: list[list[int]], n_rows: int, spec: SplitSpec) -> dict[str, list[int]]:
     """Deal whole groups, in a seeded random order, to test, then dev, then train."""
-    order = sorted(groups, key=min)
-    random.Random(spec.seed).shuffle(order)
     targets = {"test": max(1, round(spec.test * n_rows)), "dev": round(spec.dev * n_rows)}
-    out: dict[str, list[int]] = {"train": [], "dev": [], "test": []}
-    for group in order:
-        split = next((s for s, t in targets.items() if len(out[s]) + len(group) <= t), "train")
-        out[split].extend(group)
+    out = deal_groups(groups, targets, spec.seed)
     if not out["test"]:
         raise DataError(
             f"could not fill a test split: the smallest group of near-duplicate rows has "
             f"{min(len(g) for g in groups)} of {n_rows} rows",
             hint="add rows, raise --test, or raise --similarity to group fewer rows",
         )
+    return out
+
+
+def deal_groups(
+    groups: list[list[int]], targets: dict[str, int], seed: int
+) -> dict[str, list[int]]:
+    """Deal whole groups, in an order fixed by `seed`, to each split of `targets` in turn
+    while it has room for them (its target row count), and the rest to train."""
+    order = sorted(groups, key=min)
+    random.Random(seed).shuffle(order)
+    out: dict[str, list[int]] = {s: [] for s in SPLITS if s == "train" or s in targets}
+    for group in order:
+        split = next((s for s, t in targets.items() if len(out[s]) + len(group) <= t), "train")
+        out[split].extend(group)
     return {split: sorted(members) for split, members in out.items()}
+
+
+def _assign_around_dev(
+    groups: list[list[int]], n_rows: int, spec: SplitSpec
+) -> dict[str, list[int]]:
+    """Indices from `n_rows` on are fixed dev rows: a group holding one never goes to test (its
+    other rows train), the other groups are dealt to test and train as usual."""
+    free = [g for g in groups if max(g) < n_rows]
+    if not free:
+        raise DataError(
+            "every training row has a near-copy in the validation rows: no test split is left",
+            hint="add training rows that are not near-copies of the validation rows",
+        )
+    out = assign_groups(free, n_rows, replace(spec, dev=0.0))
+    tied = [i for g in groups if max(g) >= n_rows for i in g]
+    out["train"] = sorted([*out["train"], *(i for i in tied if i < n_rows)])
+    out["dev"] = sorted(i for i in tied if i >= n_rows)
+    return out
+
+
+def write_around_test(
+    root: Path, rows: list[tuple[int, dict[str, Any]]], spec: SplitSpec, *, source: str
+) -> tuple[SplitResult, int]:
+    """Deal `rows` to train and dev around `root`'s own test split, which stays as it is (hand
+    labelled, or a source task's frozen one). A row grouped with a test row (a near-copy of a
+    test input, or the same `group_by` value) is left out, so neither split leaks the test
+    set. Returns the result and how many rows were left out; `source` goes in split.json."""
+    config = read_config(root)
+    test = read_split(root, config, "test", max_errors=1)
+    if test.errors:
+        raise test.errors[0]
+    fixed = [(line, _raw_row(ex)) for ex, line in zip(test.examples, test.lines, strict=True)]
+    pooled = [*rows, *fixed]
+    groups = group_rows(pooled, list(config.input_fields), spec, source)
+    free = [g for g in groups if max(g) < len(rows)]
+    left_out = len(rows) - sum(len(g) for g in free)
+    assignment = deal_groups(free, {"dev": round(spec.dev * len(rows))}, spec.seed)
+    for split in ("train", "dev"):
+        for ext in ("jsonl", "csv"):
+            (root / f"{split}.{ext}").unlink(missing_ok=True)
+    counts = {
+        split: write_jsonl(root / f"{split}.jsonl", [rows[i][1] for i in members])
+        for split, members in assignment.items()
+        if members
+    }
+    sizes = [len(g) for g in free] or [0]
+    counts["test"] = len(fixed)
+    result = SplitResult(counts, len(free), sum(s for s in sizes if s > 1), max(sizes))
+    record: dict[str, Any] = {"spec": asdict(spec), "result": asdict(result), "source": source}
+    record["left_out_near_test"] = left_out
+    (root / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return result, left_out
+
+
+def _raw_row(example: Example) -> dict[str, Any]:
+    """A parsed row as the raw row `row_text` and `--group-by` read."""
+    if example.messages is not None:
+        answer = {"role": "assistant", "content": example.output}
+        return {"messages": [*example.messages, answer], "meta": dict(example.meta)}
+    return {"input": dict(example.inputs), "meta": dict(example.meta)}
 
 
 def _unique_ids(rows: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:

@@ -16,14 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tailorlm.errors import ConfigError, DataError
-from tailorlm.metrics.sql_exec import run_sql
+from tailorlm.metrics.sql_exec import run_sql, unusable_result
 from tailorlm.tasks.folder import staged_folder, write_jsonl
 from tailorlm.tasks.loader import display_path
 from tailorlm.tasks.splitting import POOL_FILE, SplitResult, SplitSpec, write_splits
 from tailorlm.tasks.synth_drafts import MEDIAN, Draft, generate
 from tailorlm.tasks.synth_schema import connect_readonly, database_error, read_schema
-
-MAX_LIST_ROWS = 50  # a longer answer teaches little and is slow to compare
 
 
 @dataclass(frozen=True)
@@ -92,12 +90,8 @@ def _usable(draft: Draft, db: Path) -> bool:
     if MEDIAN in draft.sql:
         return False  # the column had no values to take a median of
     rows = run_sql(db, draft.sql).rows
-    if rows is None or not rows or len(rows) > MAX_LIST_ROWS:
+    if rows is None or unusable_result(rows):
         return False
-    if all(v is None for row in rows for v in row):
-        return False
-    if len(rows) == 1 and len(rows[0]) == 1 and rows[0][0] == 0:
-        return False  # "zero" answers teach the model to guess 0
     if draft.tie_check is not None:
         tail = run_sql(db, draft.tie_check).rows or ()
         return len(tail) >= len(rows) and (len(tail) == len(rows) or tail[-1] != tail[-2])

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from tailorlm.config import TaskConfig
+from tailorlm.config import SYSTEMS_FILE, BroughtSystem, TaskConfig
 from tailorlm.errors import ConfigError, DataError, TailorError
 from tailorlm.tasks.loader import (
     MAX_ERRORS,
@@ -101,7 +101,11 @@ def _inspect(root: Path, allow_overlap: bool) -> _Inspection:
     config, config_errors = check_config(root)
     if config is None:
         return _Inspection(ValidationReport(list(config_errors), [], {}, {}, {}), None, {})
-    errors: list[TailorError] = [*_metric_errors(config, root), *_resource_errors(config, root)]
+    errors: list[TailorError] = [
+        *_metric_errors(config, root),
+        *_resource_errors(config, root),
+        *check_systems(root)[1],
+    ]
     warnings: list[str] = []
     # One past the cap, so the report can tell "exactly 50" from "50 and more".
     parsed = {s: read_split(root, config, s, max_errors=MAX_ERRORS + 1) for s in SPLITS}
@@ -151,6 +155,54 @@ def check_config(root: Path) -> tuple[TaskConfig | None, list[ConfigError]]:
     if not config.input_fields:
         return None, [config_error(path, "must name at least one field", field="input_fields")]
     return config, []
+
+
+def check_systems(root: Path) -> tuple[list[BroughtSystem], list[ConfigError]]:
+    """Parse `root/systems.yaml` (absent: no brought systems): every problem, each naming the
+    file, the entry and the field."""
+    path = root / SYSTEMS_FILE
+    if not path.is_file():
+        return [], []
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        return [], [config_error(path, f"not valid YAML: {exc}", line=line)]
+    if data is None:
+        return [], []
+    if not isinstance(data, list):
+        hint = "a list of systems, each starting `- id: ...` (see README: Compare)"
+        return [], [config_error(path, f"must be a list, found {json_type(data)}", hint=hint)]
+    found: list[tuple[int, BroughtSystem]] = []
+    errors: list[ConfigError] = []
+    for i, entry in enumerate(data):
+        try:
+            found.append((i, BroughtSystem.model_validate(entry)))
+        except ValidationError as exc:
+            for err in exc.errors():
+                name = ".".join(str(p) for p in err["loc"]) or "entry"
+                allowed = list(BroughtSystem.model_fields)
+                unknown = err["type"] == "extra_forbidden"
+                fix = did_you_mean(name, allowed) if unknown else None
+                msg = "unknown key" if unknown else err["msg"]
+                errors.append(config_error(path, msg, field=f"[{i}].{name}", hint=fix))
+    ids = [s.id for _, s in found]
+    for sid in sorted({i for i in ids if ids.count(i) > 1}):
+        errors.append(config_error(path, f"id '{sid}' is used twice", field="id"))
+    for i, system in found:
+        if system.prompt is not None and not (root / system.prompt).is_file():
+            msg = f"file not found: {system.prompt}"
+            errors.append(config_error(path, msg, field=f"[{i}].prompt"))
+    systems = [s for _, s in found]
+    return (systems if not errors else []), errors
+
+
+def read_systems(root: Path) -> list[BroughtSystem]:
+    systems, errors = check_systems(root)
+    if errors:
+        raise errors[0]
+    return systems
 
 
 def read_config(root: Path) -> TaskConfig:

@@ -32,21 +32,33 @@ class NotPossible(TailorError):
 
 
 @dataclass(frozen=True)
+class TeacherTokens:
+    """Tokens a teacher was asked for while building a system (labelling): the report prices
+    them at the teacher's API prices, so the break-even includes the labelling."""
+
+    api_model: str | None  # None: a local teacher (its time is in the setup's wall time)
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
 class Setup:
     """The one-off cost of building a system, and what a change of requirements costs."""
 
-    wall_s: float = 0.0
+    wall_s: float | None = 0.0  # None: not measured here (a system made elsewhere)
     device: str | None = None
     model_calls: int = 0
     train_tokens: int = 0
     flops: float | None = 0.0
     change_action: str = "edit the prompt"
     change_wall_s: float = 0.0
+    teacher: TeacherTokens | None = None
 
     def plus(self, other: Setup, action: str) -> Setup:
         flops = None if self.flops is None or other.flops is None else self.flops + other.flops
+        wall = None if self.wall_s is None or other.wall_s is None else self.wall_s + other.wall_s
         return Setup(
-            wall_s=self.wall_s + other.wall_s,
+            wall_s=wall,
             device=self.device or other.device,
             model_calls=self.model_calls + other.model_calls,
             train_tokens=self.train_tokens + other.train_tokens,
@@ -81,6 +93,9 @@ class Context:
     emit: EventFn
     built: dict[str, SystemRun] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)  # id -> why it did not run
+    # The systems this comparison measures, in table order: the registered ones, then those
+    # the task or the command brings (systems/brought.py).
+    specs: tuple[Any, ...] = ()
 
 
 # ---------------------------------------------------------------------------- prompt systems
