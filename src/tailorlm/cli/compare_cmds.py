@@ -256,29 +256,12 @@ def _progress() -> Iterator[Callable[[dict[str, Any]], None]]:
     """One bar for the step in progress (elapsed, ETA), one line per finished system; where
     output is not a terminal, plain progress lines instead of the bar."""
     from rich.markup import escape
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
-    from tailorlm.cli.render import PlainProgress, console
+    from tailorlm.cli.render import PlainProgress, console, live_progress
 
     plain: dict[str, PlainProgress] = {}
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
     live = console.is_terminal
-    with Progress(
-        *columns, console=console, transient=True, redirect_stderr=True, disable=not live
-    ) as bar:
+    with live_progress(disable=not live) as bar:
         task_id = bar.add_task("compare", total=None)
 
         def on_event(event: dict[str, Any]) -> None:

@@ -24,6 +24,19 @@ def progress_bar(label: str, unit: str = "rows") -> Iterator[Callable[[float, in
         with plain_progress(label, unit) as advance:
             yield advance
         return
+    # Log lines (e.g. the GGUF conversion's) print above the bar: the logging handler writes to
+    # the sys.stderr of the moment, which the live display redirects (cli.app._setup).
+    with live_progress() as progress:
+        task_id = progress.add_task(escape(label), total=None)
+
+        def advance(done: float, total: int) -> None:
+            progress.update(task_id, completed=done, total=total)
+
+        yield advance
+
+
+def live_progress(*, disable: bool = False) -> Any:
+    """The one live bar: label, bar, done/total, elapsed, ETA; log lines print above it."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -40,15 +53,9 @@ def progress_bar(label: str, unit: str = "rows") -> Iterator[Callable[[float, in
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    # Log lines (e.g. the GGUF conversion's) print above the bar: the logging handler writes to
-    # the sys.stderr of the moment, which the live display redirects (cli.app._setup).
-    with Progress(*columns, console=console, transient=True, redirect_stderr=True) as progress:
-        task_id = progress.add_task(escape(label), total=None)
-
-        def advance(done: float, total: int) -> None:
-            progress.update(task_id, completed=done, total=total)
-
-        yield advance
+    return Progress(
+        *columns, console=console, transient=True, redirect_stderr=True, disable=disable
+    )
 
 
 PLAIN_EVERY_S = 10.0
