@@ -10,19 +10,13 @@ from __future__ import annotations
 
 import bisect
 import builtins
-import dataclasses
 import importlib.metadata
-import json
 import os
 import platform
-import re
-import secrets
 import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -43,36 +37,22 @@ from tailorlm.store.files import (
     read_json,
     read_jsonl,
 )
+from tailorlm.store.record import (
+    CANCELLED,
+    COMPLETE,
+    FAILED,
+    ID_WORDS,
+    INTERRUPTED,
+    RESUMABLE,
+    RUNNING,
+    TMP_PREFIX,
+    RunRecord,
+    new_run_id,
+    now,
+)
 
-RUNNING, COMPLETE, FAILED, INTERRUPTED = "running", "complete", "failed", "interrupted"
-CANCELLED = "cancelled"  # stopped on request: kept, but never resumed by an identical step
-RESUMABLE = (RUNNING, FAILED, INTERRUPTED)
-TMP_PREFIX = ".tmp-"
 ENV_PACKAGES = ("tailorlm", "torch", "transformers", "peft", "trl", "accelerate")
 _MISSING: Any = object()
-
-
-def _now() -> str:
-    # Microseconds in UTC so two runs started in the same second still sort by time.
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-# Where the words of a run id start (1-based, for SQL substr): after `YYYYMMDD-HHMMSS-`.
-ID_WORDS = len("20261125-131500-") + 1
-
-
-def new_run_id(kind: str, task: str | None, name: str | None) -> str:
-    """e.g. `20261125-131500-eval-sql-sales-zero-shot-ab12cd`: sorts by time, reads at a glance."""
-    task_slug, name_slug = _slug(task or ""), _slug(name or "")
-    if task_slug and name_slug.startswith(task_slug):
-        task_slug = ""  # the name already says which task
-    words = "-".join(w for w in (_slug(kind), task_slug, name_slug) if w)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{words[:48].strip('-')}-{secrets.token_hex(3)}"
 
 
 def _one_line(exc_type: type[BaseException], exc: BaseException | None) -> str:
@@ -104,64 +84,6 @@ def environment(config: Mapping[str, Any]) -> dict[str, Any]:
         "packages": {name: _package_version(name) for name in ENV_PACKAGES},
         "seed": _find_seed(config),
     }
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    id: str
-    kind: str
-    name: str | None
-    task: str | None
-    model: str | None
-    status: str
-    config_hash: str | None
-    data_hash: str | None
-    created_at: str
-    finished_at: str | None
-    summary: dict[str, Any]
-    path: str
-    parent_id: str | None
-    dir: Path
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row, root: Path) -> RunRecord:
-        # Named fields only, so a column added by a later migration doesn't break old code.
-        names = [f.name for f in dataclasses.fields(cls) if f.name not in ("summary", "dir")]
-        fields = {name: row[name] for name in names}
-        summary = json.loads(row["summary_json"] or "{}")
-        return cls(**fields, summary=summary, dir=root / row["path"])
-
-    @property
-    def is_complete(self) -> bool:
-        return self.status == COMPLETE
-
-    def to_dict(self) -> dict[str, Any]:
-        """The index row as JSON-ready data (`tailor runs --json`), its folder as a string."""
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        data["dir"] = str(self.dir)
-        return data
-
-    def load_config(self) -> dict[str, Any]:
-        return self.read_json("config.json")
-
-    def read_json(self, relname: str | Path) -> Any:
-        return read_json(file_in_run(self.dir, self.id, relname))
-
-    def read_jsonl(self, relname: str | Path) -> builtins.list[Any]:
-        return read_jsonl(file_in_run(self.dir, self.id, relname))
-
-    def to_pandas(self) -> Any:
-        """The run's examples (an eval's examples.jsonl) as a DataFrame, one row per example;
-        StoreError for a kind of run that stores none."""
-        from tailorlm.store.notebook import examples_frame
-
-        return examples_frame(self)
-
-    def _repr_html_(self) -> str:
-        """In a notebook: the index row, the summary and the first few examples."""
-        from tailorlm.store.notebook import run_html
-
-        return run_html(self)
 
 
 class RunWriter:
@@ -378,7 +300,7 @@ class RunStore:
             writer.write_json("config.json", config, sort_keys=True)
             writer.write_json("env.json", environment(config))
             row = (writer.id, kind, name, task, model, RUNNING, chash, data_hash)
-            self._insert((*row, _now(), "{}", writer.dir.name, parent_id))
+            self._insert((*row, now(), "{}", writer.dir.name, parent_id))
         except BaseException:
             shutil.rmtree(writer.dir, ignore_errors=True)  # no row points at it: leave nothing
             raise
@@ -399,7 +321,7 @@ class RunStore:
             conn.execute(
                 "UPDATE runs SET status = ?, finished_at = ?, summary_json = ?,"
                 " path = COALESCE(?, path) WHERE id = ?",
-                (status, _now(), canonical_json(summary), path, run_id),
+                (status, now(), canonical_json(summary), path, run_id),
             )
 
     def _select(
