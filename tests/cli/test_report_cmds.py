@@ -106,3 +106,14 @@ def test_advise_interactive_asks_for_what_is_missing():
 def test_advise_rejects_bad_change_frequency():
     result = invoke("advise", "--changes", "hourly")
     assert result.exit_code == 1 and "--changes 'hourly'" in result.output
+
+
+def test_advise_holds_a_comparison_to_its_stored_bar(compare_run):
+    store = RunStore()
+    path = store.get(compare_run).dir / "comparison.json"
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "target": 0.99}))
+    held = json.loads(invoke("advise", "--run", compare_run, "--json").output)
+    assert held["answer"] == "none"  # nothing reaches 99%: no method recommended
+    free = json.loads(invoke("advise", "--run", compare_run, "--target", "0.1", "--json").output)
+    assert free["answer"] != "none"

@@ -184,7 +184,10 @@ def advise_cmd(
     from tailorlm.advisor import Situation, advise
     from tailorlm.costs import PriceTable
     from tailorlm.report import evidence_for
+    from tailorlm.report.io import stored_target
 
+    if target is None and (task or run):
+        target = stored_target(task=task, run=run)  # the task's own `target:`
     if changes is not None:
         try:
             changes = _parse_change(changes)

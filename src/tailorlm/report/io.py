@@ -78,6 +78,27 @@ def _task_name(task: str) -> str:
     return task
 
 
+def stored_target(
+    *, task: str | None = None, run: str | None = None, store: RunStore | None = None
+) -> float | None:
+    """The bar a comparison is held to when the user names none: the task's `target:` as its
+    task.yaml says today, else the one stored with comparison `run` (or the task's newest)."""
+    if task is not None:
+        from tailorlm.errors import TailorError
+        from tailorlm.tasks import load_task
+
+        try:
+            return load_task(task).config.target
+        except TailorError:
+            pass  # a task known only by its stored runs: the comparison says
+    if run is None and task is not None:
+        run = find_compare_run(task, store) or find_compare_run(_task_name(task), store)
+    if run is None:
+        return None
+    target = (store or RunStore()).get(run).read_json(COMPARISON_FILE).get("target")
+    return float(target) if target is not None else None
+
+
 def evidence_for(
     *,
     task: str | None = None,
