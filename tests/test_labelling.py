@@ -313,3 +313,14 @@ def test_an_unreachable_teacher_is_a_model_error(sales, program):
     with pytest.raises(ModelError, match="no answer after 2 attempt"):
         label_inputs(sales.split("train")[:3], task=sales, teacher=teacher, program=program)
     assert RunStore().list(kind="label")[0].status == "failed"  # kept, to resume
+
+
+def test_without_the_check_every_non_empty_answer_is_kept(sales, program):
+    answers = iter(["SELECT nope FROM nowhere", "I cannot answer that."] * 100)
+    teacher = FakeBackend(responder=lambda _messages: next(answers))
+    checked = label_inputs(sales.split("train")[:6], task=sales, teacher=teacher, program=program)
+    unchecked = label_inputs(
+        sales.split("train")[:6], task=sales, teacher=teacher, program=program, filtered=False
+    )
+    assert checked.kept == 0 and unchecked.kept == 6
+    assert checked.run_id != unchecked.run_id  # a different step, not a reuse

@@ -77,6 +77,13 @@ def label_cmd(
     temperature: Annotated[
         float, typer.Option(min=0.0, help="Sampling temperature of the votes.")
     ] = 0.7,
+    check: Annotated[
+        bool,
+        typer.Option(
+            help="Keep only answers the task can check without gold (--no-check: every "
+            "non-empty answer, to measure what the check buys)."
+        ),
+    ] = True,
     dry_run: Annotated[bool, typer.Option(help="Print the cost estimate and stop.")] = False,
     min_kept: Annotated[
         int, typer.Option(min=1, help="Write no task with fewer usable answers than this.")
@@ -154,6 +161,7 @@ def label_cmd(
             options=options,
             reuse=reuse,
             progress=advance,
+            filtered=check,
         )
     _echo_outcome(outcome, source.skipped)
     _write(outcome, source, task, min_kept, test, (dev, seed, group_by, similarity))

@@ -86,10 +86,12 @@ def label_inputs(
     reuse: bool = True,
     progress: ProgressFn | None = None,
     api_key: str | None = None,
+    filtered: bool = True,
 ) -> LabelOutcome:
     """Have `teacher` answer `inputs` (their gold `output`, if any, is ignored) with `program`
     (default: the task's best hand-built prompt) and keep the answers the task can check on
-    its own. A stored run: reused when identical, resumed when interrupted."""
+    its own (`filtered=False`: every non-empty answer). A stored run: reused when identical,
+    resumed when interrupted."""
     task = task if isinstance(task, Task) else load_task(task)
     examples = unlabelled(inputs)
     program = program or default_program(task)
@@ -97,7 +99,7 @@ def label_inputs(
     options = options or label_options(task)
     if votes < 1:
         raise TailorError(f"--votes {votes} must be at least 1")
-    config = label_config(task, backend, program, votes, temperature, options)
+    config = label_config(task, backend, program, votes, temperature, options, filtered)
     store = store or RunStore()
     opened = open_step(
         store,
@@ -116,7 +118,7 @@ def label_inputs(
             rows = step.record.read_jsonl(ROWS_FILE)
             return _outcome(rows, step.record.id, facts, reused=True, run_dir=step.record.dir)
         writer = step.out
-        job = _Job(task, program, backend, options, votes, temperature)
+        job = _Job(task, program, backend, options, votes, temperature, filtered)
         rows = _label_into(writer, job, examples, progress)
         outcome = _outcome(rows, writer.id, facts, resumed=step.resumed)
         writer.write_json(PROGRAM_FILE, program.to_dict())
@@ -168,8 +170,10 @@ def label_config(
     votes: int,
     temperature: float,
     options: GenerationOptions,
+    filtered: bool = True,
 ) -> dict[str, Any]:
     cfg = task.config
+    check = {"metric": cfg.metric, "output_type": cfg.output_type, "labels": cfg.labels}
     return run_config(
         KIND,
         task.ref,
@@ -179,7 +183,7 @@ def label_config(
         program=program.to_dict(),
         votes=votes,
         temperature=temperature if votes > 1 else 0.0,
-        check={"metric": cfg.metric, "output_type": cfg.output_type, "labels": cfg.labels},
+        check=check if filtered else {**check, "filtered": False},
         generation=asdict(options),
     )
 
@@ -212,11 +216,16 @@ class _Job:
     options: GenerationOptions
     votes: int
     temperature: float
+    filtered: bool = True
 
     def check(self) -> AnswerCheck:
         cfg = self.task.config
         return answer_check(
-            cfg.metric, cfg.output_type, resources=self.task.resources(), labels=cfg.labels
+            cfg.metric,
+            cfg.output_type,
+            resources=self.task.resources(),
+            labels=cfg.labels,
+            filtered=self.filtered,
         )
 
     def vote_options(self, vote: int) -> GenerationOptions:

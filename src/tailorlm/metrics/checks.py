@@ -166,9 +166,15 @@ def answer_check(
     *,
     resources: Mapping[str, Path],
     labels: Sequence[str] | None = None,
+    filtered: bool = True,
 ) -> AnswerCheck:
-    """The check for a task's answers: `check(prediction, example) -> Checked`."""
-    check = BY_METRIC.get(metric) or BY_OUTPUT_TYPE.get(output_type, _as_text)
+    """The check for a task's answers: `check(prediction, example) -> Checked`. Not
+    `filtered`: any non-empty answer is kept (to measure what the filter buys)."""
+    check = (
+        (BY_METRIC.get(metric) or BY_OUTPUT_TYPE.get(output_type, _as_text))
+        if filtered
+        else _as_text
+    )
     ctx = CheckContext(resources, labels)
     return lambda prediction, example: check(prediction, example, ctx)
 
