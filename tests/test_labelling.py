@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from tailorlm.prompting.strategies import get_strategy
 from tailorlm.store import RunStore
 from tailorlm.tasks import load_task, validate_task
 from tailorlm.tasks.loader import BUILTIN_DIR
-from tests.server.helpers import SlowFake, build_app, live_server
+from tests.server.helpers import SlowFake, build_app, count_in_flight, live_server
 
 COUNT = "SELECT COUNT(*) FROM customers"
 SAME_COUNT = "select count(customer_id) as n from customers c"  # another text, the same result
@@ -268,18 +267,7 @@ def test_inputs_from_files_are_read_as_data_import_reads_them(tmp_path):
 
 def test_an_http_teacher_gets_eight_requests_at_once(sales, program):
     app, _ = build_app(backend=SlowFake(delay=0.05, responder=gold_responder(sales)), model="m")
-    inflight, lock = {"now": 0, "max": 0}, threading.Lock()
-
-    @app.middleware("http")
-    async def count(request, call_next):
-        with lock:
-            inflight["now"] += 1
-            inflight["max"] = max(inflight["max"], inflight["now"])
-        try:
-            return await call_next(request)
-        finally:
-            with lock:
-                inflight["now"] -= 1
+    inflight = count_in_flight(app)
 
     with live_server(app) as url:
         outcome = label_inputs(

@@ -9,7 +9,7 @@ from tailorlm.backends import ModelSpec, load_backend
 from tailorlm.backends.http import HTTPSettings, OpenAIHTTPBackend
 from tailorlm.errors import ConfigError, ModelError
 from tailorlm.types import GenerationOptions
-from tests.server.helpers import SlowFake, build_app, echo, live_server
+from tests.server.helpers import SlowFake, build_app, count_in_flight, echo, live_server
 
 FAST_RETRY = HTTPSettings(backoff_s=0.01, max_backoff_s=0.05)
 
@@ -112,19 +112,7 @@ def test_timeout_becomes_a_model_error():
 
 def test_concurrency_limit_holds_across_callers():
     app, _ = build_app(backend=SlowFake(delay=0.05, responder=echo), model="base")
-    inflight = {"now": 0, "max": 0}
-    lock = threading.Lock()
-
-    @app.middleware("http")
-    async def count(request, call_next):
-        with lock:
-            inflight["now"] += 1
-            inflight["max"] = max(inflight["max"], inflight["now"])
-        try:
-            return await call_next(request)
-        finally:
-            with lock:
-                inflight["now"] -= 1
+    inflight = count_in_flight(app)
 
     with live_server(app) as url:
         backend = OpenAIHTTPBackend(f"openai:base@{url}", settings=HTTPSettings(concurrency=2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -12,6 +13,24 @@ from tailorlm.server import ServerSettings, create_app, serve_in_thread
 def live_server(app: Any) -> Any:
     """A real uvicorn on a free loopback port; a context manager yielding the /v1 URL."""
     return serve_in_thread(app)
+
+
+def count_in_flight(app: Any) -> dict[str, int]:
+    """Count the app's requests in flight: `["max"]` is the most at once (a middleware)."""
+    inflight, lock = {"now": 0, "max": 0}, threading.Lock()
+
+    @app.middleware("http")
+    async def count(request, call_next):  # type: ignore[no-untyped-def]
+        with lock:
+            inflight["now"] += 1
+            inflight["max"] = max(inflight["max"], inflight["now"])
+        try:
+            return await call_next(request)
+        finally:
+            with lock:
+                inflight["now"] -= 1
+
+    return inflight
 
 
 def echo(messages) -> str:  # type: ignore[no-untyped-def]
