@@ -7,7 +7,9 @@ import time
 from typing import Any
 
 from tailorlm.backends import FakeBackend
+from tailorlm.prompting.program import PromptProgram
 from tailorlm.server import ServerSettings, create_app, serve_in_thread
+from tailorlm.store import RunStore
 
 
 def live_server(app: Any) -> Any:
@@ -65,3 +67,26 @@ def build_app(
     settings.setdefault("model", "fake-base")  # no local tokenizer: uploads count ~4 chars/token
     app = create_app(ServerSettings(**settings), backend_factory=factory, **(app_kwargs or {}))
     return app, built
+
+
+def finetune_run(store: RunStore, program: PromptProgram | None = None, task: str = "t") -> str:
+    """A finished LoRA run on `task` whose adapter is never loaded (an empty config file)."""
+    config = {"kind": "finetune", "model": "base", "train": {"method": "lora"}, "task": task}
+    writer = store.start(
+        "finetune", name="lora", task=task, model="base", config=config, data_hash="d"
+    )
+    writer.path("adapter/adapter_config.json").write_text("{}")
+    program = program or PromptProgram(name="short", system="S")
+    writer.write_json("program.json", program.to_dict())
+    writer.complete()
+    return writer.id
+
+
+def optimize_run(store: RunStore, model: str) -> str:
+    """A finished prompt search for `model` whose winner is the program `win`."""
+    writer = store.start(
+        "optimize", name="o", task="t", model=model, config={"m": model}, data_hash="d"
+    )
+    PromptProgram(name="win", system="W").save(writer.path("program.yaml"))
+    writer.complete()
+    return writer.id

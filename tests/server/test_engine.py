@@ -21,7 +21,7 @@ from tailorlm.server.registry import Registry, engine_template
 from tailorlm.server.scheduler import BatchScheduler, Relay
 from tailorlm.store import RunStore
 from tailorlm.training import engine_model_name
-from tests.server.helpers import live_server
+from tests.server.helpers import finetune_run, live_server, optimize_run
 
 PROGRAM = PromptProgram(
     name="sql-front",
@@ -39,23 +39,7 @@ ASK = [
 
 def _finetune_run(store: RunStore, program: PromptProgram = PROGRAM) -> str:
     """A finished LoRA run on sql-sales (its adapter is never loaded here: the engine has it)."""
-    config = {"kind": "finetune", "model": "base", "train": {"method": "lora"}, "task": "sql-sales"}
-    writer = store.start(
-        "finetune", name="lora", task="sql-sales", model="base", config=config, data_hash="d"
-    )
-    writer.path("adapter/adapter_config.json").write_text("{}")
-    writer.write_json("program.json", program.to_dict())
-    writer.complete()
-    return writer.id
-
-
-def _optimize_run(store: RunStore, model: str) -> str:
-    writer = store.start(
-        "optimize", name="o", task="t", model=model, config={"m": model}, data_hash="d"
-    )
-    PromptProgram(name="win", system="W").save(writer.path("program.yaml"))
-    writer.complete()
-    return writer.id
+    return finetune_run(store, program, task="sql-sales")
 
 
 def _engine(tmp_path, served: str, backend: FakeBackend):
@@ -160,8 +144,8 @@ def test_the_engine_down_is_a_502_in_openai_shape(tmp_path, openai_client):
 def test_which_models_the_engine_runs():
     store = RunStore()
     ft = _finetune_run(store)
-    on_adapter = _optimize_run(store, f"base+adapter:{ft}")
-    on_base = _optimize_run(store, "base")
+    on_adapter = optimize_run(store, f"base+adapter:{ft}")
+    on_base = optimize_run(store, "base")
     registry = Registry("base", store, engine="openai@http://gpu:8001/v1")
     entries = {e.id: e for e in registry.entries()}
     on_engine = f"openai:{engine_model_name(ft)}@http://gpu:8001/v1"

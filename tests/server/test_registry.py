@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from tailorlm.prompting.program import PromptProgram
 from tailorlm.server.errors import APIError
 from tailorlm.server.registry import Registry, short_base
 from tailorlm.store import RunStore
+from tests.server.helpers import finetune_run, optimize_run
 
 
 @pytest.mark.parametrize(
@@ -22,30 +22,10 @@ def test_short_base_has_no_colons_or_slashes(spec, short):
     assert short_base(spec) == short
 
 
-def _finetune_run(store: RunStore) -> str:
-    config = {"kind": "finetune", "model": "base", "train": {"method": "lora"}, "task": "t"}
-    writer = store.start(
-        "finetune", name="lora", task="t", model="base", config=config, data_hash="d"
-    )
-    (writer.path("adapter/adapter_config.json")).write_text("{}")
-    writer.write_json("program.json", PromptProgram(name="short", system="S").to_dict())
-    writer.complete()
-    return writer.id
-
-
-def _optimize_run(store: RunStore, model: str) -> str:
-    writer = store.start(
-        "optimize", name="o", task="t", model=model, config={"m": model}, data_hash="d"
-    )
-    PromptProgram(name="win", system="W").save(writer.path("program.yaml"))
-    writer.complete()
-    return writer.id
-
-
 def test_entries_from_the_run_store():
     store = RunStore()
-    ft = _finetune_run(store)
-    opt = _optimize_run(store, f"base+adapter:{ft}")
+    ft = finetune_run(store)
+    opt = optimize_run(store, f"base+adapter:{ft}")
     store.start("finetune", name="x", task="t", model="base", config={"a": 1}, data_hash="d")
     registry = Registry("base", store)
     names = [e.id for e in registry.entries()]
@@ -62,7 +42,7 @@ def test_entries_from_the_run_store():
 @pytest.mark.parametrize("name", ["nope", "ft:base:nope", "ft:other:{ft}"])
 def test_unknown_names_are_404(name):
     store = RunStore()
-    ft = _finetune_run(store)
+    ft = finetune_run(store)
     with pytest.raises(APIError) as err:
         Registry("base", store).resolve(name.format(ft=ft))
     assert err.value.status == 404 and err.value.code == "model_not_found"
