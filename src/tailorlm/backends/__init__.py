@@ -12,7 +12,7 @@ from tailorlm.backends.base import Backend
 from tailorlm.backends.fake import FakeBackend
 from tailorlm.backends.models import LLAMACPP_ENGINE, resolve_model
 from tailorlm.backends.spec import DEFAULT_MODEL, Engine, ModelSpec, engines, register_engine
-from tailorlm.errors import ModelError
+from tailorlm.errors import ModelError, TailorError
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -21,6 +21,7 @@ __all__ = [
     "FakeBackend",
     "LazyBackend",
     "ModelLike",
+    "api_model_of",
     "as_backend",
     "spec_of",
     "ModelSpec",
@@ -172,6 +173,18 @@ def spec_of(backend: Any) -> ModelSpec | None:
     """The model spec a backend stands for (None for a test double that names none)."""
     spec = getattr(backend, "spec", None)
     return ModelSpec.parse(spec) if spec is not None else None
+
+
+def api_model_of(backend: Any) -> str | None:
+    """The provider's model a backend's requests are priced at (None: not an API model, or a
+    test double that names no spec). An HTTP backend built directly is named by its spec."""
+    spec = spec_of(backend)
+    if spec is None:
+        try:
+            spec = ModelSpec.parse(backend.name)
+        except TailorError:
+            return None
+    return spec.api_model
 
 
 def engine_of(backend: Any) -> str | None:

@@ -102,8 +102,9 @@ class ModelSpec:
 
     @property
     def api_model(self) -> str | None:
-        """The provider's model name, for an API engine."""
-        return self.weights if self.engine.api else None
+        """The provider's model name a request is priced at, for an API engine (None: a local
+        model, priced by the machine's time)."""
+        return self.engine.pricing(self) if self.engine.api else None
 
     def with_weights(self, weights: str | Path) -> ModelSpec:
         """The same engine on other weights (a fine-tuned run's base or model folder); the

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from tailorlm.backends import spec_of
+from tailorlm.backends import api_model_of
 from tailorlm.compare.latency import LatencyProbe
 from tailorlm.compare.registry import registered
 from tailorlm.compare.systems import BASELINE, SystemRun, SystemSpec
@@ -78,15 +78,9 @@ def system_entry(
         "per_request": _per_request(run, probe),
         "artifacts": _artifacts(run, probe),
         "change": {"action": run.setup.change_action, "wall_s": run.setup.change_wall_s},
-        "api_model": _api_model(run),
+        # Served by an API: the report prices it at that model's prices in every scenario.
+        "api_model": api_model_of(run.system.backend),
     }
-
-
-def _api_model(run: SystemRun) -> str | None:
-    """The provider's model name when the system is served by an API engine (the report
-    prices it at that model's API prices in every scenario); None for a local model."""
-    spec = spec_of(run.system.backend)
-    return spec.engine.pricing(spec) if spec is not None and spec.engine.api else None
 
 
 def _quality(run: SystemRun, rows: Rows) -> dict[str, Any]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tailorlm.backends import ModelLike, as_backend
+from tailorlm.backends import ModelLike, api_model_of, as_backend
 from tailorlm.labelling.run import (
     default_program,
     label_options,
-    price_name,
     teacher_cost,
     unlabelled,
 )
@@ -67,6 +66,6 @@ def estimate_cost(
     else:
         answer, basis = options.max_new_tokens / 2, "half the answer budget (no train answers)"
     requests = len(examples) * votes
-    name = price_name(backend)
+    name = api_model_of(backend)
     cost = teacher_cost(name, requests * prompt, requests * answer)
     return CostEstimate(len(examples), votes, prompt, answer, basis, cost, name)

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tailorlm.backends import ModelLike, ModelSpec, as_backend, engine_of, spec_of
+from tailorlm.backends import ModelLike, api_model_of, as_backend, engine_of
 from tailorlm.backends.base import Backend
 from tailorlm.config import run_config
 from tailorlm.errors import DataError, ModelError, TailorError
@@ -112,7 +112,7 @@ def label_inputs(
         reuse=reuse,
         before_start=lambda: load_now(backend),
     )
-    facts = _Facts(backend.name, program, votes, price_name(backend))
+    facts = _Facts(backend.name, program, votes, api_model_of(backend))
     with opened as step:
         if step.record is not None:
             rows = step.record.read_jsonl(ROWS_FILE)
@@ -402,17 +402,6 @@ def check_kept(outcome: LabelOutcome, min_kept: int) -> None:
 
 
 # ---------------------------------------------------------------------------- cost
-
-
-def price_name(backend: Any) -> str | None:
-    """The provider's model name a teacher is priced at (None: not an API model)."""
-    spec = spec_of(backend)
-    if spec is None:
-        try:
-            spec = ModelSpec.parse(backend.name)  # the HTTP backend is named by its spec
-        except TailorError:
-            return None
-    return spec.engine.pricing(spec) if spec.engine.api else None
 
 
 def teacher_cost(price_name: str | None, prompt: float, completion: float) -> float | None:

@@ -179,7 +179,7 @@ class Comparison(_Read):
             spec = ModelSpec.parse(self.model)
         except TailorError:
             return None
-        return spec.engine.pricing(spec) if spec.engine.api else None
+        return spec.api_model
 
     def system(self, system_id: str) -> System | None:
         return next((s for s in self.systems if s.id == system_id), None)

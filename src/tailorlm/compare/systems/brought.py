@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from tailorlm.backends import as_backend
+from tailorlm.backends import api_model_of, as_backend
 from tailorlm.backends.spec import ModelSpec
 from tailorlm.compare.registry import APPROACH_TEXTS, SystemSpec, Texts
 from tailorlm.compare.systems.base import (
@@ -178,9 +178,9 @@ def distilled_run(ctx: Context, teacher: BroughtSystem) -> SystemRun:
         progress=lambda event: ctx.emit(train_event(DISTILLED, event)),
     )
     run = trained_system(ctx, DISTILLED, outcome.run_id, "")
-    teacher_api = ctx.built[TEACHER]
+    teacher_backend = ctx.built[TEACHER].system.backend
     spent = TeacherTokens(
-        _api_model_of(teacher_api), labels.prompt_tokens, labels.completion_tokens
+        api_model_of(teacher_backend), labels.prompt_tokens, labels.completion_tokens
     )
     setup = replace(
         run.setup,
@@ -194,13 +194,6 @@ def distilled_run(ctx: Context, teacher: BroughtSystem) -> SystemRun:
         description=f"{ctx.preset.finetune.method} fine-tune on {words}",
         runs={**run.runs, "label": labels.run_id},
     )
-
-
-def _api_model_of(run: SystemRun) -> str | None:
-    from tailorlm.backends import spec_of
-
-    spec = spec_of(run.system.backend)
-    return spec.engine.pricing(spec) if spec is not None and spec.engine.api else None
 
 
 def _dropped(dropped: Mapping[str, int]) -> str:
