@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -268,10 +268,12 @@ def system_cost(usage: Usage, prices: PriceTable, scenario: str) -> Cost:
 
 
 def _spent(cost: Cost, usage: Usage) -> Cost:
+    if usage.setup_spend is None:  # spent, at prices the file does not list: setup unknown
+        return replace(cost, setup=None)
     if not usage.setup_spend or cost.setup is None:
-        return cost if usage.setup_spend is not None else Cost(None, cost.per_request, cost.note)
+        return cost
     note = f"{cost.note}; setup includes the teacher's labels" if cost.note else cost.note
-    return Cost(cost.setup + usage.setup_spend, cost.per_request, note)
+    return replace(cost, setup=cost.setup + usage.setup_spend, note=note)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,12 @@ from tailorlm.compare.systems import (
     SystemRun,
     SystemSpec,
 )
-from tailorlm.compare.systems.brought import brought_keys, brought_specs, teacher_entry
+from tailorlm.compare.systems.brought import (
+    brought_entries,
+    brought_keys,
+    brought_specs,
+    teacher_entry,
+)
 from tailorlm.config import run_config
 from tailorlm.errors import TailorError
 from tailorlm.experiments import default_max_tokens
@@ -102,9 +107,10 @@ def run_compare(
     spec = spec_of(base)
     shown = spec.text if spec is not None else base.name
     teacher_row = teacher_entry(teacher, teacher_prompt) if teacher else None
-    specs = (*registered(), *brought_specs(task, teacher_row))
+    entries = brought_entries(task, teacher_row)
+    specs = (*registered(), *brought_specs(entries, teacher_row))
     config = compare_config(
-        task, shown, chosen, engine_of(base), specs, brought_keys(task, teacher_row)
+        task, shown, chosen, engine_of(base), specs, brought_keys(task, entries)
     )
     opened = open_step(
         store,

@@ -372,18 +372,21 @@ class RunStore:
     def short_ids(self, ids: Iterable[str], min_len: int = 8) -> builtins.list[str]:
         """The shortest prefix of each id that names no other stored run (as `git log
         --oneline` shortens hashes); `get` resolves each back to its run."""
-        every = sorted(r.id for r in self._select())
-
-        def common(a: str, b: str) -> int:
-            return len(os.path.commonprefix([a, b]))
-
+        every = self._all_ids()
         out = []
         for run_id in ids:
             i = bisect.bisect_left(every, run_id)
             near = [every[j] for j in (i - 1, i + 1) if 0 <= j < len(every)]
-            need = max([min_len - 1, *(common(run_id, other) for other in near if other != run_id)])
-            out.append(run_id[: need + 1])
+            shared = [len(os.path.commonprefix([run_id, o])) for o in near if o != run_id]
+            out.append(run_id[: max([min_len - 1, *shared]) + 1])
         return out
+
+    def _all_ids(self) -> builtins.list[str]:
+        """Every stored run id, sorted (the id column only: no rows to build)."""
+        if self._unwritable is not None and not self.db_path.is_file():
+            return []  # a read-only home that never held a run
+        with self._connect(write=False) as conn:
+            return [row[0] for row in conn.execute("SELECT id FROM runs ORDER BY id")]
 
     def get(self, ref: str) -> RunRecord:
         """The run `ref` names: its id or a unique prefix, its name, or its id after the

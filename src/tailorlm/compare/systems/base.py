@@ -17,6 +17,7 @@ from typing import Any
 from tailorlm.backends import ModelSpec
 from tailorlm.backends.base import Backend
 from tailorlm.compare.presets import Preset
+from tailorlm.compare.registry import SystemSpec
 from tailorlm.errors import TailorError
 from tailorlm.experiments import EvalOutcome, resolve_program, run_eval
 from tailorlm.optimize import OptimizeOutcome, OptimizeSettings, optimize_prompt
@@ -95,7 +96,7 @@ class Context:
     reasons: dict[str, str] = field(default_factory=dict)  # id -> why it did not run
     # The systems this comparison measures, in table order: the registered ones, then those
     # the task or the command brings (systems/brought.py).
-    specs: tuple[Any, ...] = ()
+    specs: tuple[SystemSpec, ...] = ()
 
 
 # ---------------------------------------------------------------------------- prompt systems

@@ -65,20 +65,24 @@ def teacher_entry(teacher: str, prompt: str | Path | None) -> BroughtSystem:
     )
 
 
-def _entries(task: Task, teacher: BroughtSystem | None) -> list[BroughtSystem]:
+def brought_entries(task: Task, teacher: BroughtSystem | None = None) -> list[BroughtSystem]:
+    """The task folder's systems.yaml entries (read and checked once), then the teacher."""
     return [*task.brought_systems(), *([teacher] if teacher is not None else [])]
 
 
-def brought_specs(task: Task, teacher: BroughtSystem | None = None) -> list[SystemSpec]:
-    specs = [_spec(entry, ORDER + i) for i, entry in enumerate(_entries(task, teacher))]
+def brought_specs(
+    entries: list[BroughtSystem], teacher: BroughtSystem | None = None
+) -> list[SystemSpec]:
+    """The entries as systems, and the student of `teacher` when there is one."""
+    specs = [_spec(entry, ORDER + i) for i, entry in enumerate(entries)]
     return specs + ([_distilled_spec(teacher)] if teacher is not None else [])
 
 
-def brought_keys(task: Task, teacher: BroughtSystem | None = None) -> list[dict[str, Any]]:
+def brought_keys(task: Task, entries: list[BroughtSystem]) -> list[dict[str, Any]]:
     """What the compare run's config keys on: each entry, with its prompt file's hash (not its
     path, so an edited prompt re-runs the comparison and a moved folder does not)."""
     keys = []
-    for entry in _entries(task, teacher):
+    for entry in entries:
         key = entry.model_dump()
         if entry.prompt:
             data = (task.root / entry.prompt).read_bytes()
