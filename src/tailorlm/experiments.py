@@ -5,6 +5,7 @@ reused from the store instead of recomputed, and an interrupted one resumes wher
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -186,12 +187,12 @@ def _evaluate_into(
         # A row counts as done when it ended; one still decoding, by the share of its
         # token budget spent (an upper bound on what is left).
         batches[key] = max(ended, n_rows * min(1.0, step / max(1, options.max_new_tokens)))
-        if progress:
+        if progress:  # always, where this is installed; the check is for the type checker
             progress(min(len(rows) + sum(batches.values()), len(examples)), len(examples))
 
     if progress:
         progress(len(rows), len(examples))  # the total from the start, not "0/?"
-    with watch_decoding(on_step):
+    with watch_decoding(on_step) if progress else contextlib.nullcontext():
         for chunk in chunks:
             for item in chunk:
                 writer.append_jsonl(ROWS_FILE, item.to_dict())

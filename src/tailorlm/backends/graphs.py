@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from tailorlm.backends.base import decoded_step
+from tailorlm.backends.base import decoded_step, watched
 
 WARM_UP_STEPS = 2  # eager steps on a side stream before capture (library handles, workspaces)
 
@@ -177,7 +177,8 @@ class Rows:
             if token == self.eos_id or (self.stops_at is not None and self.stops_at(seq)):
                 self.done[row] = True
         self.steps += 1
-        decoded_step(id(self), sum(self.done), len(self.done), self.steps)
+        if watched():  # nothing to count when no progress bar listens
+            decoded_step(id(self), sum(self.done), len(self.done), self.steps)
         return all(self.done)
 
     def tensor(self, like: Any) -> Any:

@@ -269,7 +269,9 @@ def _progress() -> Iterator[Callable[[dict[str, Any]], None]]:
             if kind == "step":
                 label = f"{event['system']}: {event['stage']}"
                 if not live:
-                    plain.setdefault(label, PlainProgress(label, ""))(event["done"], event["total"])
+                    if label not in plain:  # one per stage: its own clock and last line
+                        plain[label] = PlainProgress(label, "")
+                    plain[label](event["done"], event["total"])
                     return
                 bar.update(
                     task_id,
