@@ -249,3 +249,16 @@ def test_results_match(pred, gold, same):
 def test_ordered_comparison_when_the_row_asks_for_it():
     a, b = c(pd.Series([1, 2], index=["x", "y"])), c(pd.Series([2, 1], index=["y", "x"]))
     assert results_match(a, b) and not results_match(a, b, ordered=True)
+
+
+def test_the_cpu_limit_counts_the_code_alone_not_the_start(data):
+    """Interpreter start, the pandas import and the data read (a second or more of CPU on a
+    loaded machine) come before the limit: the code gets its whole `cpu_s`."""
+    code = (
+        "import resource\n"
+        "used = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "result = resource.getrlimit(resource.RLIMIT_CPU)[0] - (used.ru_utime + used.ru_stime)"
+    )
+    run = run_code(code, data, limits=FAST)
+    assert run.ok, run.error
+    assert FAST.cpu_s - 0.5 <= run.result["value"] <= FAST.cpu_s + 1

@@ -58,6 +58,7 @@ _DIR_FD_ARGS = {"os.mkdir": (2,), "os.remove": (1,), "os.rmdir": (1,), "os.renam
                 "os.replace": (2, 3), "os.link": (2, 3), "os.symlink": (2,), "os.chmod": (2,),
                 "os.chown": (3,), "os.utime": (3,)}  # fmt: skip
 _NO_DIR_FD = (None, -1, -100)  # -100: AT_FDCWD
+_STARTUP_CPU_S = 60  # CPU for interpreter start, pandas and the data read, before the real limit
 # Calls that raise no audit event (docs.python.org/3/library/audit_events.html, and traced on
 # 3.11), replaced before the code runs. `os` takes its functions from `posix`, so a reloaded
 # `os` gets the replacements too; `_imp.create_builtin` would build a fresh `posix`.
@@ -137,6 +138,15 @@ def canonical(result: Any) -> dict[str, Any]:
 def _limit(kind: int, value: int, hard: int | None = None) -> None:
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(kind, (value, value if hard is None else hard))
+
+
+def _limit_cpu_from_now(cpu_s: int) -> None:
+    """The CPU limit counts the user's code only: interpreter start, pandas and the data read
+    (a second or more on a loaded machine) are already spent. SIGXCPU at the soft limit, SIGKILL
+    a second later."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    soft = math.ceil(usage.ru_utime + usage.ru_stime) + cpu_s
+    _limit(resource.RLIMIT_CPU, soft, soft + 1)
 
 
 def _leave_network() -> str:
@@ -369,13 +379,14 @@ def main() -> None:
     megabytes = int(spec.get("memory_mb", 2048))
     _limit(resource.RLIMIT_AS, megabytes * 2**20)
     cpu_s = int(spec.get("cpu_s", 10))
-    _limit(resource.RLIMIT_CPU, cpu_s, cpu_s + 1)  # SIGXCPU at the soft limit, SIGKILL later
+    _limit(resource.RLIMIT_CPU, cpu_s + _STARTUP_CPU_S, cpu_s + _STARTUP_CPU_S + 1)
     _limit(resource.RLIMIT_FSIZE, 16 * 2**20)
     _limit(resource.RLIMIT_CORE, 0)
     layers = [_leave_network()]
     for name in PRELOAD:
         __import__(name)
     df = _read_data(spec)
+    _limit_cpu_from_now(cpu_s)
     blocked = _confine(scratch, layers)
     report = _run(spec["code"], df, blocked)
     report["layers"] = [x for x in layers if x]
