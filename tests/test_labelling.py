@@ -305,10 +305,14 @@ def test_an_unreachable_teacher_is_a_model_error(sales, program):
 
 def test_without_the_check_every_non_empty_answer_is_kept(sales, program):
     answers = iter(["SELECT nope FROM nowhere", "I cannot answer that."] * 100)
-    teacher = FakeBackend(responder=lambda _messages: next(answers))
+    asked = []
+    teacher = FakeBackend(responder=lambda messages: asked.append(messages) or next(answers))
     checked = label_inputs(sales.split("train")[:6], task=sales, teacher=teacher, program=program)
     unchecked = label_inputs(
         sales.split("train")[:6], task=sales, teacher=teacher, program=program, filtered=False
     )
     assert checked.kept == 0 and unchecked.kept == 6
-    assert checked.run_id != unchecked.run_id  # a different step, not a reuse
+    # the filter is a view of one run: the teacher was not asked again
+    assert unchecked.run_id == checked.run_id and unchecked.reused and len(asked) == 6
+    assert len(RunStore().list(kind="label")) == 1
+    assert unchecked.dropped == {} and checked.dropped

@@ -91,7 +91,8 @@ def label_inputs(
     """Have `teacher` answer `inputs` (their gold `output`, if any, is ignored) with `program`
     (default: the task's best hand-built prompt) and keep the answers the task can check on
     its own (`filtered=False`: every non-empty answer). A stored run: reused when identical,
-    resumed when interrupted."""
+    resumed when interrupted. The run keeps every answer with its check verdict, so the
+    filter is a view of it: with and without the check share one run (and one teacher bill)."""
     task = task if isinstance(task, Task) else load_task(task)
     examples = unlabelled(inputs)
     program = program or default_program(task)
@@ -99,7 +100,7 @@ def label_inputs(
     options = options or label_options(task)
     if votes < 1:
         raise TailorError(f"--votes {votes} must be at least 1")
-    config = label_config(task, backend, program, votes, temperature, options, filtered)
+    config = label_config(task, backend, program, votes, temperature, options)
     store = store or RunStore()
     opened = open_step(
         store,
@@ -112,19 +113,19 @@ def label_inputs(
         reuse=reuse,
         before_start=lambda: load_now(backend),
     )
-    facts = _Facts(backend.name, program, votes, api_model_of(backend))
+    facts = _Facts(backend.name, program, votes, api_model_of(backend), _view(task, filtered))
     with opened as step:
         if step.record is not None:
             rows = step.record.read_jsonl(ROWS_FILE)
             return _outcome(rows, step.record.id, facts, reused=True, run_dir=step.record.dir)
         writer = step.out
-        job = _Job(task, program, backend, options, votes, temperature, filtered)
+        job = _Job(task, program, backend, options, votes, temperature)
         rows = _label_into(writer, job, examples, progress)
-        outcome = _outcome(rows, writer.id, facts, resumed=step.resumed)
+        stored = _outcome(rows, writer.id, replace(facts, view=None))  # the check's own view
         writer.write_json(PROGRAM_FILE, program.to_dict())
-        writer.write_json(RESULT_FILE, outcome.summary())
-        writer.set_summary(outcome.summary())
-    return replace(outcome, run_dir=writer.dir)
+        writer.write_json(RESULT_FILE, stored.summary())
+        writer.set_summary(stored.summary())
+    return _outcome(rows, writer.id, facts, resumed=step.resumed, run_dir=writer.dir)
 
 
 def label_split(
@@ -170,7 +171,6 @@ def label_config(
     votes: int,
     temperature: float,
     options: GenerationOptions,
-    filtered: bool = True,
 ) -> dict[str, Any]:
     cfg = task.config
     check = {"metric": cfg.metric, "output_type": cfg.output_type, "labels": cfg.labels}
@@ -183,7 +183,7 @@ def label_config(
         program=program.to_dict(),
         votes=votes,
         temperature=temperature if votes > 1 else 0.0,
-        check=check if filtered else {**check, "filtered": False},
+        check=check,
         generation=asdict(options),
     )
 
@@ -216,16 +216,11 @@ class _Job:
     options: GenerationOptions
     votes: int
     temperature: float
-    filtered: bool = True
 
     def check(self) -> AnswerCheck:
         cfg = self.task.config
         return answer_check(
-            cfg.metric,
-            cfg.output_type,
-            resources=self.task.resources(),
-            labels=cfg.labels,
-            filtered=self.filtered,
+            cfg.metric, cfg.output_type, resources=self.task.resources(), labels=cfg.labels
         )
 
     def vote_options(self, vote: int) -> GenerationOptions:
@@ -285,17 +280,11 @@ def _as_metric(check: AnswerCheck) -> Metric:
 
 def _row(ex: Example, answers: list[Scored], votes: int) -> dict[str, Any]:
     checks: list[Checked] = [s.score.details["checked"] for s in answers]
-    winner, agree, reason = majority(checks, votes)
     return {
         "id": ex.id,
         "inputs": dict(ex.inputs),
         "meta": dict(ex.meta),
-        "kept": winner is not None,
-        "answer": winner.answer if winner else None,
-        "answer_meta": dict(winner.meta) if winner else {},
-        "reason": reason,
-        "agree": agree,
-        "vote_share": agree / votes,
+        **_verdict(checks, votes),
         "candidates": [
             {"prediction": s.prediction, "usable": c.usable, "reason": c.reason}
             for s, c in zip(answers, checks, strict=True)
@@ -303,6 +292,19 @@ def _row(ex: Example, answers: list[Scored], votes: int) -> dict[str, Any]:
         "prompt_tokens": sum(s.completion.prompt_tokens for s in answers),
         "completion_tokens": sum(s.completion.completion_tokens for s in answers),
         "latency_s": sum(s.completion.latency_s for s in answers),
+    }
+
+
+def _verdict(checks: Sequence[Checked], votes: int) -> dict[str, Any]:
+    """A row's kept answer (or none) and why, from its answers' checks."""
+    winner, agree, reason = majority(checks, votes)
+    return {
+        "kept": winner is not None,
+        "answer": winner.answer if winner else None,
+        "answer_meta": dict(winner.meta) if winner else {},
+        "reason": reason,
+        "agree": agree,
+        "vote_share": agree / votes,
     }
 
 
@@ -332,6 +334,7 @@ class _Facts:
     program: PromptProgram
     votes: int
     price_name: str | None
+    view: AnswerCheck | None = None  # None: the stored check; else re-vote the answers with it
 
 
 def _outcome(
@@ -351,6 +354,8 @@ def _outcome(
         "program_hash": program_hash,
         "votes": facts.votes,
     }
+    if facts.view is not None:
+        rows = [_revote(r, facts.view, facts.votes) for r in rows]
     kept = tuple(_labelled(r, stamp) for r in rows if r["kept"])
     dropped = Counter(reason_kind(r["reason"]) for r in rows if not r["kept"])
     prompt = sum(int(r["prompt_tokens"]) for r in rows)
@@ -371,6 +376,22 @@ def _outcome(
         resumed=resumed,
         run_dir=run_dir,
     )
+
+
+def _view(task: Task, filtered: bool) -> AnswerCheck | None:
+    """None for the stored check; without the filter, the check that keeps any non-empty
+    answer (its vote key the normalized text)."""
+    if filtered:
+        return None
+    cfg = task.config
+    return answer_check(cfg.metric, cfg.output_type, resources={}, filtered=False)
+
+
+def _revote(row: dict[str, Any], check: AnswerCheck, votes: int) -> dict[str, Any]:
+    """A stored row's answers judged by another check, and the vote redone."""
+    example = Example(str(row["id"]), dict(row["inputs"]), "", meta=dict(row["meta"]))
+    checks = [check(str(c["prediction"]), example) for c in row["candidates"]]
+    return {**row, **_verdict(checks, votes)}
 
 
 def _labelled(row: Mapping[str, Any], stamp: Mapping[str, Any]) -> Example:
