@@ -48,7 +48,7 @@ def main() -> None:
         labels = label_split(
             task, teacher=args.teacher, program=program, votes=votes, filtered=check, store=store
         )
-        folder = store.root / ".derived" / labels.run_id
+        folder = store.root / ".derived" / f"{labels.run_id}-{name}"  # one run, two filters
         if not (folder / "task.yaml").is_file():
             write_labelled_task(labels, folder, source_task=task, min_kept=16)
         tuned = run_finetune(load_task(folder), model=args.model, config=preset.finetune)
