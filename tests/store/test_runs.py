@@ -300,3 +300,43 @@ def test_resume_candidates_picks_the_newest_unfinished_run(store):
     newer.fail("y")
     start(store).complete()
     assert store.resume_candidates("eval", config_hash(CONFIG), "d1").id == newer.id
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from tailorlm.store import RunStore
+run = RunStore(Path(sys.argv[1])).start(
+    "eval", name="zero-shot", task="sql-sales", model="m", config={"a": 1}, data_hash="d1"
+)
+run.append_jsonl("rows.jsonl", {"i": 0})
+print(run.id, flush=True)
+time.sleep(120)
+"""
+
+
+def _writer(store: RunStore) -> tuple[subprocess.Popen, str]:
+    """A process writing a run, once its run has started."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(store.root)], stdout=subprocess.PIPE, text=True
+    )
+    return proc, proc.stdout.readline().strip()
+
+
+def test_a_killed_run_reads_as_interrupted_and_resumes(store):
+    proc, run_id = _writer(store)
+    try:
+        assert store.get(run_id).status == "running"  # alive: a look changes nothing
+        assert [r.status for r in store.list()] == ["running"]
+        with pytest.raises(StoreError, match="being written by another process"):
+            store.reopen(run_id)
+    finally:
+        proc.kill()  # SIGKILL: no handler runs, nothing is marked
+        proc.wait()
+    [record] = store.list()
+    assert record.status == "interrupted" and "ended without finishing" in record.summary["error"]
+    with store.reopen(run_id) as again:
+        assert store.get(run_id).status == "running"  # this process holds it now
+        assert again.read_jsonl("rows.jsonl") == [{"i": 0}]
+    done = store.get(run_id)
+    assert done.status == "complete" and not (done.dir / ".alive.lock").exists()

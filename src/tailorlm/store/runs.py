@@ -23,7 +23,7 @@ from typing import Any
 
 from tailorlm.errors import Cancelled, StoreError
 from tailorlm.paths import READ_ONLY, NotWritable, make_dir, runs_dir, writing
-from tailorlm.store import db, hooks
+from tailorlm.store import alive, db, hooks
 from tailorlm.store.files import (
     atomic_write,
     canonical_json,
@@ -89,6 +89,9 @@ def environment(config: Mapping[str, Any]) -> dict[str, Any]:
 class RunWriter:
     """Writes one run's files into its work folder; `complete()` publishes them.
 
+    While it writes, it holds the run's alive lock (`store.alive`), so the store can tell a
+    killed run from a live one.
+
     As a context manager: a clean exit completes the run, KeyboardInterrupt/SystemExit marks
     it "interrupted", `Cancelled` "cancelled", any other exception "failed"; the exception
     always propagates.
@@ -101,6 +104,14 @@ class RunWriter:
         self._summary: dict[str, Any] = dict(summary or {})
         self._appended: set[Path] = set()
         self._finished = False
+        self._alive: int | None = None
+
+    def _hold(self) -> None:
+        self._alive = alive.hold(self.dir, self.id)
+
+    def _release(self) -> None:
+        alive.release(self._alive)
+        self._alive = None
 
     def __enter__(self) -> RunWriter:
         return self
@@ -135,6 +146,7 @@ class RunWriter:
             # A full disk can refuse the index too; the error that stopped the run says more,
             # and a run left "running" in its .tmp- folder resumes just the same.
             self._finished = True
+            self._release()
 
     def _check_open(self) -> None:
         if self._finished:
@@ -197,6 +209,7 @@ class RunWriter:
         final = self._store.root / self.id
         if final.exists():
             raise StoreError(f"Run folder {final} already exists", hint="delete it and rerun")
+        (self.dir / alive.ALIVE_FILE).unlink(missing_ok=True)  # the lock stays held till _release
         with writing(final):
             os.replace(self.dir, final)
         fsync_dir(self._store.root)
@@ -208,6 +221,7 @@ class RunWriter:
             os.replace(final, self.dir)
             raise
         self._finished, self.dir = True, final
+        self._release()
         record = self._store.get(self.id)
         hooks.completed(record)  # e.g. MLflow logging, when the user turned it on
         return record
@@ -220,6 +234,7 @@ class RunWriter:
         self._summary["error"] = reason
         self._store._finish(self.id, status, self._summary)
         self._finished = True
+        self._release()
 
 
 class RunStore:
@@ -297,11 +312,13 @@ class RunStore:
         with writing(writer.dir):
             writer.dir.mkdir()
         try:
+            writer._hold()
             writer.write_json("config.json", config, sort_keys=True)
             writer.write_json("env.json", environment(config))
             row = (writer.id, kind, name, task, model, RUNNING, chash, data_hash)
             self._insert((*row, now(), "{}", writer.dir.name, parent_id))
         except BaseException:
+            writer._release()
             shutil.rmtree(writer.dir, ignore_errors=True)  # no row points at it: leave nothing
             raise
         return writer
@@ -323,6 +340,19 @@ class RunStore:
                 " path = COALESCE(?, path) WHERE id = ?",
                 (status, now(), canonical_json(summary), path, run_id),
             )
+
+    def _mark_dead_runs(self) -> None:
+        """A "running" run whose alive lock no process holds was killed without a word
+        (SIGKILL, out of memory, a power cut): mark it interrupted, as Ctrl-C would have, so it
+        never reads as still working. Checked while holding that lock, which a resume must take
+        before reopening the run; a store that can't be written is left as it is."""
+        if self._unwritable is not None:
+            return
+        for record in self._select("status = ?", [RUNNING]):
+            with alive.abandoned(record.dir) as abandoned:
+                if abandoned and self._select("id = ? AND status = ?", [record.id, RUNNING]):
+                    error = "interrupted: its process ended without finishing (killed?)"
+                    self._finish(record.id, INTERRUPTED, {**record.summary, "error": error})
 
     def _select(
         self, where: str = "", params: Iterable[Any] = (), limit: int | None = None
@@ -391,6 +421,7 @@ class RunStore:
     def get(self, ref: str) -> RunRecord:
         """The run `ref` names: its id or a unique prefix, its name, or its id after the
         timestamp (see _resolve)."""
+        self._mark_dead_runs()
         record = self._resolve(ref)
         if record.is_complete and not record.dir.is_dir():
             raise StoreError(
@@ -409,6 +440,7 @@ class RunStore:
         limit: int | None = None,
     ) -> builtins.list[RunRecord]:
         """Runs matching every filter given, newest first."""
+        self._mark_dead_runs()
         filters = {"kind": kind, "task": task, "status": status}
         given = {col: value for col, value in filters.items() if value is not None}
         where = " AND ".join(f"{col} = ?" for col in given)
@@ -451,13 +483,18 @@ class RunStore:
                 f"Run '{record.id}' has no work folder {writer.dir} left to resume",
                 hint="start a new run instead",
             )
-        for path in writer.dir.rglob("*.jsonl"):
-            drop_torn_tail(path)
-        with self._connect() as conn:
-            conn.execute(
-                "UPDATE runs SET status = ?, finished_at = NULL, path = ? WHERE id = ?",
-                (RUNNING, writer.dir.name, record.id),
-            )
+        writer._hold()  # before anything is touched: a live writer may still own the folder
+        try:
+            for path in writer.dir.rglob("*.jsonl"):
+                drop_torn_tail(path)
+            with self._connect() as conn:
+                conn.execute(
+                    "UPDATE runs SET status = ?, finished_at = NULL, path = ? WHERE id = ?",
+                    (RUNNING, writer.dir.name, record.id),
+                )
+        except BaseException:
+            writer._release()
+            raise
         return writer
 
     def delete(self, ref: str) -> str:
