@@ -130,6 +130,14 @@ def test_rules_of_thumb(situation, answer, because):
         ),
         # latency limit: the prompt's p95 (5.4 s) breaks 2 s, the fine-tune meets it
         (Situation(max_latency_s=2.0), evidence(**TIE), "finetune", False, "latency limit"),
+        # ... and when the figure rests on one timed request, the reason says so
+        (
+            Situation(max_latency_s=2.0),
+            evidence(**TIE, prompt=replace(PROMPT, latency_n=1)),
+            "finetune",
+            False,
+            "timed on 1 request only",
+        ),
         # budget limit: fine-tune chosen on quality but the stated budget only fits the prompt
         (
             Situation(budget_per_1000=0.1),

@@ -59,6 +59,7 @@ class Measured:
     ci: tuple[float, float] | None = None
     latency_p95_s: float | None = None
     cost_per_1000: float | None = None
+    latency_n: int | None = None  # requests the latency was timed on (None: not recorded)
 
 
 @dataclass(frozen=True)
@@ -267,8 +268,19 @@ def _constraints(s: Situation, e: Evidence, answer: Answer) -> tuple[Answer, lis
                 f"{chosen.label} breaks your {name} limit ({mine:.3g} > {limit:g}); "
                 f"{other.label} meets it ({theirs:.3g})"
             )
+            if attr == "latency_p95_s":
+                why += _timed_on(chosen.latency_n, other.latency_n)
             return other.approach, [why]
     return answer, []
+
+
+def _timed_on(*counts: int | None) -> str:
+    """How many requests a latency figure rests on, when it is too few for a p95."""
+    known = [n for n in counts if n is not None]
+    if not known or min(known) >= 20:
+        return ""
+    n = min(known)
+    return f" (timed on {n} request{'s' * (n != 1)} only: a rough p95)"
 
 
 def _measured(s: Situation, e: Evidence) -> tuple[Answer, list[str]]:

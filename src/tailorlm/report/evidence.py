@@ -60,6 +60,7 @@ def _measured(system: System, cost: Cost | None) -> Measured:
         quality=system.quality.score,
         ci=system.quality.ci,
         latency_p95_s=system.per_request.latency_p95_s,
+        latency_n=system.per_request.latency_n,
         cost_per_1000=cost.per_1000 if cost else None,
     )
 
