@@ -105,16 +105,32 @@ def write_splits(
         assignment = _assign_around_dev(groups, len(rows), spec)
     else:
         assignment = assign_groups(groups, len(rows), spec)
-    for split in SPLITS:
+    return _write_assignment(root, pooled, assignment, groups, spec, {"source": source})
+
+
+def _write_assignment(
+    root: Path,
+    pooled: Sequence[tuple[int, dict[str, Any]]],
+    assignment: dict[str, list[int]],
+    groups: list[list[int]],
+    spec: SplitSpec,
+    record: dict[str, Any],
+    kept: dict[str, int] | None = None,
+) -> SplitResult:
+    """Write each assigned split (replacing its old file; `kept`: splits left as they are,
+    with their row counts) and split.json (`record`'s keys after the spec and result)."""
+    for split in assignment:
         for ext in ("jsonl", "csv"):
             (root / f"{split}.{ext}").unlink(missing_ok=True)
-    counts = {}
-    for split, members in assignment.items():
-        if members:  # an empty file would not validate; a missing dev/train is only a warning
-            counts[split] = write_jsonl(root / f"{split}.jsonl", [pooled[i][1] for i in members])
-    sizes = [len(g) for g in groups]
+    counts = {
+        split: write_jsonl(root / f"{split}.jsonl", [pooled[i][1] for i in members])
+        for split, members in assignment.items()
+        if members  # an empty file would not validate; a missing dev/train is only a warning
+    }
+    counts.update(kept or {})
+    sizes = [len(g) for g in groups] or [0]
     result = SplitResult(counts, len(groups), sum(s for s in sizes if s > 1), max(sizes))
-    record = {"spec": asdict(spec), "result": asdict(result), "source": source}
+    record = {"spec": asdict(spec), "result": asdict(result), **record}
     (root / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return result
 
@@ -325,21 +341,9 @@ def write_around_test(
     free = [g for g in groups if max(g) < len(rows)]
     left_out = len(rows) - sum(len(g) for g in free)
     assignment = deal_groups(free, {"dev": round(spec.dev * len(rows))}, spec.seed)
-    for split in ("train", "dev"):
-        for ext in ("jsonl", "csv"):
-            (root / f"{split}.{ext}").unlink(missing_ok=True)
-    counts = {
-        split: write_jsonl(root / f"{split}.jsonl", [rows[i][1] for i in members])
-        for split, members in assignment.items()
-        if members
-    }
-    sizes = [len(g) for g in free] or [0]
-    counts["test"] = len(fixed)
-    result = SplitResult(counts, len(free), sum(s for s in sizes if s > 1), max(sizes))
-    record: dict[str, Any] = {"spec": asdict(spec), "result": asdict(result), "source": source}
-    record["left_out_near_test"] = left_out
-    (root / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    return result, left_out
+    record = {"source": source, "left_out_near_test": left_out}
+    kept = {"test": len(fixed)}
+    return _write_assignment(root, pooled, assignment, free, spec, record, kept), left_out
 
 
 def _raw_row(example: Example) -> dict[str, Any]:
