@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import bisect
 import builtins
-import importlib.metadata
 import os
-import platform
 import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
@@ -24,6 +22,7 @@ from typing import Any
 from tailorlm.errors import Cancelled, StoreError
 from tailorlm.paths import READ_ONLY, NotWritable, make_dir, runs_dir, writing
 from tailorlm.store import alive, db, hooks
+from tailorlm.store.env import environment
 from tailorlm.store.files import (
     atomic_write,
     canonical_json,
@@ -51,39 +50,12 @@ from tailorlm.store.record import (
     now,
 )
 
-ENV_PACKAGES = ("tailorlm", "torch", "transformers", "peft", "trl", "accelerate")
 _MISSING: Any = object()
 
 
 def _one_line(exc_type: type[BaseException], exc: BaseException | None) -> str:
     # The summary's error is shown in one table cell; a TailorError's hint is a second line.
     return " ".join(f"{exc_type.__name__}: {exc}".splitlines())
-
-
-def _package_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _find_seed(config: Mapping[str, Any]) -> Any:
-    if "seed" in config:
-        return config["seed"]
-    for value in config.values():
-        if isinstance(value, Mapping) and (seed := _find_seed(value)) is not None:
-            return seed
-    return None
-
-
-def environment(config: Mapping[str, Any]) -> dict[str, Any]:
-    """What a rerun needs to match; versions via metadata so torch is never imported."""
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "packages": {name: _package_version(name) for name in ENV_PACKAGES},
-        "seed": _find_seed(config),
-    }
 
 
 class RunWriter:
