@@ -55,6 +55,7 @@ def test_label_a_tasks_inputs_into_a_valid_task(sales, teacher, tmp_path):
     assert rows[0].meta["labelling"]["teacher"] == spec and len(rows) == 30
     again = label(spec, "--from-task", sales, "--task", out, "-s", "schema-role")
     assert again.exit_code == 0 and "(reused)" in again.output, again.output
+    assert "nothing new" in again.output and "nothing new" not in result.output
     assert len(backend.calls) == 30  # the second command asked the teacher nothing
 
 

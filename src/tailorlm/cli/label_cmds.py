@@ -243,4 +243,5 @@ def _echo_outcome(outcome: LabelOutcome, skipped: int) -> None:
     typer.echo(
         f"tokens: {outcome.prompt_tokens:,} prompt + {outcome.completion_tokens:,} completion; "
         f"cost: {_money(outcome.cost)}"
+        + (" (when the run was made; nothing new)" if outcome.reused else "")
     )
