@@ -313,18 +313,20 @@ class RunStore:
                 (status, now(), canonical_json(summary), path, run_id),
             )
 
-    def _mark_dead_runs(self) -> None:
+    def _mark_if_dead(self, record: RunRecord) -> bool:
         """A "running" run whose alive lock no process holds was killed without a word
         (SIGKILL, out of memory, a power cut): mark it interrupted, as Ctrl-C would have, so it
-        never reads as still working. Checked while holding that lock, which a resume must take
-        before reopening the run; a store that can't be written is left as it is."""
-        if self._unwritable is not None:
-            return
-        for record in self._select("status = ?", [RUNNING]):
-            with alive.abandoned(record.dir) as abandoned:
-                if abandoned and self._select("id = ? AND status = ?", [record.id, RUNNING]):
-                    error = "interrupted: its process ended without finishing (killed?)"
-                    self._finish(record.id, INTERRUPTED, {**record.summary, "error": error})
+        never reads as still working; whether it was. Checked while holding that lock, which a
+        resume must take before reopening the run; a store that can't be written is left as
+        it is."""
+        if record.status != RUNNING or self._unwritable is not None:
+            return False
+        with alive.abandoned(record.dir) as abandoned:
+            if abandoned and self._select("id = ? AND status = ?", [record.id, RUNNING]):
+                error = "interrupted: its process ended without finishing (killed?)"
+                self._finish(record.id, INTERRUPTED, {**record.summary, "error": error})
+                return True
+        return False
 
     def _select(
         self, where: str = "", params: Iterable[Any] = (), limit: int | None = None
@@ -393,8 +395,11 @@ class RunStore:
     def get(self, ref: str) -> RunRecord:
         """The run `ref` names: its id or a unique prefix, its name, or its id after the
         timestamp (see _resolve)."""
-        self._mark_dead_runs()
         record = self._resolve(ref)
+        if self._mark_if_dead(
+            record
+        ):  # only a running run is checked: a complete one costs nothing
+            record = self._resolve(record.id)
         if record.is_complete and not record.dir.is_dir():
             raise StoreError(
                 f"Run '{record.id}' is marked complete but its folder {record.dir} is missing",
@@ -412,7 +417,8 @@ class RunStore:
         limit: int | None = None,
     ) -> builtins.list[RunRecord]:
         """Runs matching every filter given, newest first."""
-        self._mark_dead_runs()
+        for running in self._select("status = ?", [RUNNING]):  # first: a status filter sees it
+            self._mark_if_dead(running)
         filters = {"kind": kind, "task": task, "status": status}
         given = {col: value for col, value in filters.items() if value is not None}
         where = " AND ".join(f"{col} = ?" for col in given)
