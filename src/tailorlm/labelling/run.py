@@ -121,11 +121,14 @@ def label_inputs(
         writer = step.out
         job = _Job(task, program, backend, options, votes, temperature)
         rows = _label_into(writer, job, examples, progress)
-        stored = _outcome(rows, writer.id, replace(facts, view=None))  # the check's own view
+        checked = replace(facts, view=None)  # the run's own summary: the check's view
+        stored = _outcome(rows, writer.id, checked, resumed=step.resumed)
         writer.write_json(PROGRAM_FILE, program.to_dict())
         writer.write_json(RESULT_FILE, stored.summary())
         writer.set_summary(stored.summary())
-    return _outcome(rows, writer.id, facts, resumed=step.resumed, run_dir=writer.dir)
+    if facts.view is not None:
+        stored = _outcome(rows, writer.id, facts, resumed=step.resumed)
+    return replace(stored, run_dir=writer.dir)  # its final folder, now it is complete
 
 
 def label_split(
