@@ -8,9 +8,12 @@ import logging
 from typing import Any
 
 from tailorlm.compare.systems import Context
+from tailorlm.compare.systems.base import train_event
 from tailorlm.experiments import run_eval
+from tailorlm.types import EventFn
 
 log = logging.getLogger("tailorlm")
+SYSTEM = "learning-curve"  # the `system` of its progress events
 
 
 def learning_curve(ctx: Context) -> list[dict[str, Any]]:
@@ -27,12 +30,27 @@ def learning_curve(ctx: Context) -> list[dict[str, Any]]:
             model=ctx.model,
             config=ctx.preset.finetune,
             store=ctx.store,
-            progress=lambda event: ctx.emit({**event, "system": "learning-curve"}),
+            progress=_training_events(ctx),
         )
         return [_point(ctx, p.run_id, p.size, p.best_dev_loss) for p in curve.points]
     except Exception as exc:  # noqa: BLE001 - an extra view, not one of the systems
         log.warning("learning curve not measured: %s", exc)
         return []
+
+
+def _training_events(ctx: Context) -> EventFn:
+    """The curve's fine-tunes report like the fine-tuned system's: `step` events with a stage
+    (the size being trained), which every progress view reads."""
+    stage = "train"
+
+    def on_event(event: dict[str, Any]) -> None:
+        nonlocal stage
+        if event.get("event") == "curve":
+            stage = f"n={event['size']} train"
+        out = train_event(SYSTEM, event)
+        ctx.emit({**out, "stage": stage} if out["event"] == "step" else out)
+
+    return on_event
 
 
 def _point(ctx: Context, run_id: str, size: int, dev_loss: float | None) -> dict[str, Any]:
@@ -48,8 +66,8 @@ def _point(ctx: Context, run_id: str, size: int, dev_loss: float | None) -> dict
         progress=lambda done, total: ctx.emit(
             {
                 "event": "step",
-                "system": "learning-curve",
-                "stage": f"n={size}",
+                "system": SYSTEM,
+                "stage": f"n={size} test",
                 "done": done,
                 "total": total,
             }
