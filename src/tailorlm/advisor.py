@@ -103,6 +103,8 @@ class Evidence:
     results: tuple[Result, ...] = ()  # every system that ran, in table order
     power: Power | None = None  # of the key pair (best fine-tuned vs best prompt)
     curve: tuple[CurvePoint, ...] = ()  # fine-tuning quality vs labelled rows
+    test_rows: int | None = None  # rows of the test split each system was measured on
+    split_rows: int | None = None  # rows in the whole test split (None: not recorded)
 
 
 @dataclass(frozen=True)
@@ -209,7 +211,7 @@ def _evidence_lines(e: Evidence) -> list[str]:
         lines.append(_break_even_line(e))
     if e.prompt is not None and e.finetune is not None:
         sig = e.gap is not None and _significant(e)
-        lines += verdict.power_lines(e.power, e.prompt.label, e.finetune.label, sig)
+        lines += verdict.power_lines(e.power, e.prompt.label, e.finetune.label, sig, e.split_rows)
     return lines
 
 

@@ -145,13 +145,30 @@ def without_a_method(evidence: object) -> list[str]:
     return [
         f"a bigger model: {model} is what was measured; a larger one (`--model`) often moves "
         "every system at once",
-        "more test rows, when the systems differ but not significantly (`--limit`)",
+        "more test rows, when the systems differ but not significantly: "
+        + more_rows(getattr(evidence, "test_rows", None), getattr(evidence, "split_rows", None)),
         "set the quality you need with `--target` to see which systems reach it",
     ]
 
 
+def more_rows(n: int | None, split_rows: int | None, needed: int | None = None) -> str:
+    """Where more test rows come from: the rest of the test split, or new labels once the
+    split is used up (or smaller than `needed`)."""
+    if split_rows is None or n is None:
+        return "`--until-decided` or a larger `--limit`"
+    if n >= split_rows:
+        return f"the whole test split ({split_rows:,} rows) was measured: label more test rows"
+    if needed is not None and needed > split_rows:
+        return f"more than the test split's {split_rows:,} rows: label more test rows"
+    return f"`--until-decided` measures more of the test split's {split_rows:,} rows"
+
+
 def power_lines(
-    power: Power | None, prompt_label: str, tuned_label: str, significant: bool = False
+    power: Power | None,
+    prompt_label: str,
+    tuned_label: str,
+    significant: bool = False,
+    split_rows: int | None = None,
 ) -> list[str]:
     if power is None:
         return []
@@ -169,6 +186,7 @@ def power_lines(
     else:
         lines.append(
             f"the observed gap of {100 * power.gap:+.1f} points needs about "
-            f"{power.rows_needed:,} test rows to resolve (more test rows: `--limit`)"
+            f"{power.rows_needed:,} test rows to resolve "
+            f"({more_rows(power.n, split_rows, power.rows_needed)})"
         )
     return lines

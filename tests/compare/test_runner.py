@@ -40,6 +40,7 @@ def test_every_system_in_order_and_the_schema_fields(sql_task):
     statuses = [s["status"] for s in c["systems"]]
     assert statuses == ["ok", "ok", "ok"] + ["not_possible"] * 4  # the fake has no weights
     assert c["n_examples"] == 6 and c["example_ids"] == [e.id for e in sql_task.split("test")[:6]]
+    assert c["split_rows"] == len(sql_task.split("test"))
     assert c["baseline"] == "zero-shot" and c["task_kind"] == "sql" and c["split"] == "test"
     systems = _by_id(c)
     assert systems["zero-shot"]["quality"]["score"] == 0.0

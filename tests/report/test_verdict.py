@@ -7,8 +7,9 @@ import math
 
 import pytest
 
+from tailorlm.metrics.power import Power
 from tailorlm.report import build_report
-from tailorlm.verdict import curve_estimate
+from tailorlm.verdict import curve_estimate, more_rows, power_lines
 from tests.report.conftest import system
 
 
@@ -91,3 +92,33 @@ def test_learning_curve_extrapolation():
     assert curve_estimate(curve[:1], 0.5) is None
     flat = [CurvePoint(n, 0.2, None) for n in (10, 50)]
     assert curve_estimate(flat, 0.5) is None
+
+
+def test_more_test_rows_come_from_the_rest_of_the_split_or_from_new_labels():
+    # A subset of the split: the rest of it; the whole split (or too few rows in it): label more.
+    assert "--until-decided" in more_rows(40, 203) and "203" in more_rows(40, 203)
+    assert more_rows(203, 203).startswith("the whole test split (203 rows) was measured")
+    assert "label more test rows" in more_rows(40, 203, needed=900)
+    assert "--until-decided" in more_rows(40, 203, needed=150)
+    assert "--until-decided" in more_rows(None, None)  # older comparison.json: not recorded
+
+
+def test_the_power_line_never_asks_for_rows_the_split_does_not_have():
+    power = Power(n=203, sd_diff=0.5, mde=0.098, rows_needed=900, gap=0.05)
+    line = power_lines(power, "Best prompt", "Fine-tuned", split_rows=203)[-1]
+    assert "needs about 900 test rows" in line and "label more test rows" in line
+    assert "--limit" not in line and "--until-decided" not in line
+    quick = Power(n=40, sd_diff=0.5, mde=0.22, rows_needed=120, gap=0.1)
+    assert "--until-decided" in power_lines(quick, "a", "b", split_rows=203)[-1]
+
+
+def test_the_comparison_records_the_split_size_and_the_advice_reads_it(comparison):
+    n = len(comparison["items"])
+    _set_scores(comparison, "optimized-prompt", [1] * (n // 2) + [0] * (n - n // 2))
+    _set_scores(comparison, "finetuned", [1] * (n // 2 + 1) + [0] * (n - n // 2 - 1))
+    comparison["split_rows"] = n  # the whole split was measured: a gap of one row is unresolved
+    lines = [e for e in build_report(comparison).advice.evidence if "test rows to resolve" in e]
+    assert len(lines) == 1 and f"the whole test split ({n} rows) was measured" in lines[0]
+    comparison["split_rows"] = 10 * n  # a subset: the rest of the split
+    lines = [e for e in build_report(comparison).advice.evidence if "test rows to resolve" in e]
+    assert len(lines) == 1 and "--until-decided" in lines[0]

@@ -93,6 +93,8 @@ def evidence_of(
         currency=currency,
         model=comparison.model,
         baseline=comparison.baseline,
+        test_rows=comparison.n_examples,
+        split_rows=comparison.split_rows,
         results=tuple(_result(comparison, s) for s in comparison.systems if s.ok),
         curve=tuple(
             CurvePoint(p.n_train, p.score, p.ci)

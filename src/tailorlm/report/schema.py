@@ -161,6 +161,7 @@ class Comparison(_Read):
     hardware: dict[str, Any] = Field(default_factory=dict)
     split: str = "test"
     n_examples: int | None = None
+    split_rows: int | None = None  # rows in the whole split (n_examples: the subset measured)
     baseline: str = "zero-shot"
     systems: list[System]
     comparisons: list[PairedTest] = Field(default_factory=list)
