@@ -3,6 +3,7 @@ adapter at evaluation, latency one request at a time), in seconds."""
 
 from __future__ import annotations
 
+from tailorlm.cli.compare_cmds import _progress
 from tailorlm.compare import run_compare
 from tailorlm.store import RunStore
 
@@ -11,7 +12,16 @@ from .helpers import tiny
 
 def test_every_system_and_the_learning_curve_with_a_local_model(tiny_model_dir):
     preset = tiny(test_limit=4, max_new_tokens=6, curve_sizes=(12, 24))
-    outcome = run_compare("sql-sales", model=str(tiny_model_dir), preset=preset)
+    events: list[dict] = []
+    with _progress() as show:  # the CLI's progress view reads every event (it failed the curve)
+
+        def progress(event: dict) -> None:
+            events.append(event)
+            show(event)
+
+        outcome = run_compare(
+            "sql-sales", model=str(tiny_model_dir), preset=preset, progress=progress
+        )
     c = outcome.comparison
     systems = {s["id"]: s for s in c["systems"]}
     assert [s["status"] for s in c["systems"]] == ["ok"] * 7, [s["reason"] for s in c["systems"]]
@@ -42,3 +52,7 @@ def test_every_system_and_the_learning_curve_with_a_local_model(tiny_model_dir):
     assert curve[1]["run_id"] == tuned["runs"]["finetune"]  # the system's own run, reused
     assert curve[1]["score"] == tuned["quality"]["score"] and curve[0]["dev_loss"] > 0
     assert RunStore().get(outcome.run_id).is_complete
+    stages = {
+        e["stage"] for e in events if e["event"] == "step" and e["system"] == "learning-curve"
+    }
+    assert {"n=12 train", "n=12 test"} <= stages, stages  # n=24 is the system's run and eval, reused
