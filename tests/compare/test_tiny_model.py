@@ -55,4 +55,32 @@ def test_every_system_and_the_learning_curve_with_a_local_model(tiny_model_dir):
     stages = {
         e["stage"] for e in events if e["event"] == "step" and e["system"] == "learning-curve"
     }
-    assert {"n=12 train", "n=12 test"} <= stages, stages  # n=24 is the system's run and eval, reused
+    assert {"n=12 train", "n=12 test"} <= stages, stages  # n=24: the system's run, reused
+
+
+def test_a_failed_learning_curve_is_said_and_a_rerun_measures_it(tiny_model_dir, monkeypatch):
+    import tailorlm.learning_curve as curves
+    from tailorlm.report import build_report
+
+    preset = tiny(test_limit=2, max_new_tokens=4, curve_sizes=(12,), systems=("finetuned",))
+    measure = curves.run_learning_curve
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(curves, "run_learning_curve", broken)
+    first = run_compare("sql-sales", model=str(tiny_model_dir), preset=preset)
+    assert first.comparison["learning_curve"] == []
+    assert first.comparison["learning_curve_error"] == "RuntimeError: boom"
+    report = build_report(first.comparison)
+    assert "Not measured: RuntimeError: boom" in report.markdown()
+    assert "Learning curve not measured: RuntimeError: boom" in report.html()
+    # A rerun is not handed the comparison without its curve: it measures the curve (the
+    # systems' steps reused), and the one after that reuses the complete comparison.
+    monkeypatch.setattr(curves, "run_learning_curve", measure)
+    second = run_compare("sql-sales", model=str(tiny_model_dir), preset=preset)
+    assert not second.reused and second.run_id != first.run_id
+    assert [p["n_train"] for p in second.comparison["learning_curve"]] == [12]
+    assert second.comparison["learning_curve_error"] is None
+    third = run_compare("sql-sales", model=str(tiny_model_dir), preset=preset)
+    assert third.reused and third.run_id == second.run_id

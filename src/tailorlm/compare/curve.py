@@ -16,11 +16,11 @@ log = logging.getLogger("tailorlm")
 SYSTEM = "learning-curve"  # the `system` of its progress events
 
 
-def learning_curve(ctx: Context) -> list[dict[str, Any]]:
-    """[] when the preset has no curve sizes; a failure leaves the curve empty, with a warning
-    (the systems are already measured)."""
+def learning_curve(ctx: Context) -> tuple[list[dict[str, Any]], str | None]:
+    """(points, None); ([], None) when the preset has no curve sizes; a failure leaves the
+    curve empty with the reason, and a warning (the systems are already measured)."""
     if not ctx.preset.curve_sizes or ctx.model is None:
-        return []
+        return [], None
     from tailorlm.learning_curve import run_learning_curve
 
     try:
@@ -32,10 +32,11 @@ def learning_curve(ctx: Context) -> list[dict[str, Any]]:
             store=ctx.store,
             progress=_training_events(ctx),
         )
-        return [_point(ctx, p.run_id, p.size, p.best_dev_loss) for p in curve.points]
+        return [_point(ctx, p.run_id, p.size, p.best_dev_loss) for p in curve.points], None
     except Exception as exc:  # noqa: BLE001 - an extra view, not one of the systems
-        log.warning("learning curve not measured: %s", exc)
-        return []
+        reason = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+        log.warning("learning curve not measured (%s); rerun the comparison to retry it", reason)
+        return [], reason
 
 
 def _training_events(ctx: Context) -> EventFn:

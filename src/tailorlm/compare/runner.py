@@ -40,7 +40,7 @@ from tailorlm.config import run_config
 from tailorlm.errors import TailorError
 from tailorlm.experiments import default_max_tokens
 from tailorlm.hardware import cpu_threads_fixed, machine, release_memory
-from tailorlm.store import RunStore
+from tailorlm.store import RunRecord, RunStore
 from tailorlm.store.steps import artifact, open_step
 from tailorlm.tasks import Task, load_task
 from tailorlm.types import EventFn, Example, GenerationOptions
@@ -121,6 +121,7 @@ def run_compare(
         task=task.name,
         model=shown,
         reuse=reuse,
+        can_reuse=_holds_everything,
     )
     trainable = spec.text if spec is not None else None
     with opened as step, cpu_threads_fixed():
@@ -136,6 +137,15 @@ def run_compare(
         writer.set_summary(_short_summary(comparison))
         record = writer.complete()
     return CompareOutcome(record.id, comparison, False, step.resumed, record.dir / FILE)
+
+
+def _holds_everything(record: RunRecord) -> bool:
+    """A comparison whose learning curve failed is measured again (its systems' steps are
+    reused, so only the curve runs): a rerun is how a user retries it."""
+    try:
+        return not record.read_json(FILE).get("learning_curve_error")
+    except (OSError, TailorError):
+        return True  # unreadable: the reuse path reports it as before
 
 
 def compare_config(
@@ -185,7 +195,7 @@ def _compare(ctx: Context, run_id: str, model: str, started: float) -> dict[str,
     entries, rows, timings = _run_systems(ctx, examples)
     tuned = ctx.built.get("finetuned")
     curve_started = time.perf_counter()
-    curve = learning_curve(ctx) if tuned else []
+    curve, curve_error = learning_curve(ctx) if tuned else ([], None)
     timings["learning_curve"] = time.perf_counter() - curve_started
     comparison = {
         "schema": SCHEMA_VERSION,
@@ -207,6 +217,7 @@ def _compare(ctx: Context, run_id: str, model: str, started: float) -> dict[str,
         "systems": entries,
         "comparisons": measure.comparisons(rows, [ex.id for ex in examples], ctx.specs),
         "learning_curve": curve,
+        "learning_curve_error": curve_error,
         "loss_curve": measure.loss_curve(ctx.store, tuned.runs.get("finetune") if tuned else None),
         "items": measure.items(examples, rows),
         "timings": timings,

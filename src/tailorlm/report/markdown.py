@@ -39,6 +39,9 @@ def _recommendation(report: Report) -> list[str]:
 
 def _learning_curve(report: Report) -> list[str]:
     curve = report.comparison.learning_curve
+    if report.comparison.learning_curve_error:
+        why = report.comparison.learning_curve_error
+        return ["## Learning curve", "", f"Not measured: {why} (rerun the comparison to retry)."]
     if not curve:
         return []
     lines = [

@@ -166,6 +166,7 @@ class Comparison(_Read):
     systems: list[System]
     comparisons: list[PairedTest] = Field(default_factory=list)
     learning_curve: list[CurvePoint] = Field(default_factory=list)
+    learning_curve_error: str | None = None  # why the curve was not measured
     loss_curve: LossCurve | None = None
     items: list[Item] = Field(default_factory=list)
 

@@ -105,6 +105,7 @@ def open_step(
     resume: bool = True,
     before_start: Callable[[], None] | None = None,
     can_resume: Callable[[RunRecord], bool] | None = None,
+    can_reuse: Callable[[RunRecord], bool] | None = None,
 ) -> Iterator[Step]:
     """Reuse, resume or start the step `kind` + `config` on `data_hash`.
 
@@ -112,11 +113,12 @@ def open_step(
     run completes (unless the block completed it); an exception marks it failed or interrupted
     and propagates. `before_start` runs only when a new run is about to be created (checks
     that must not leave a record behind); `can_resume` says whether an unfinished run left
-    enough to continue from."""
+    enough to continue from; `can_reuse` whether a complete one holds everything (one that does
+    not is computed again, in a new run that then comes first)."""
     chash = config_hash(config)  # first: an unserializable config fails before any I/O
     with step_lock(store, kind, chash, data_hash):
         done = store.find_reusable(kind, chash, data_hash) if reuse else None
-        if done is not None:
+        if done is not None and (can_reuse is None or can_reuse(done)):
             yield Step("reused", record=done)
             return
         previous = store.resume_candidates(kind, chash, data_hash) if resume else None
