@@ -61,3 +61,9 @@ class StoreError(TailorError):
 class Cancelled(Exception):
     """Work stopped because someone asked it to (a client cancelled a job). Not a TailorError:
     nothing went wrong. A run that raises it is recorded as cancelled, never failed."""
+
+
+def exception_line(exc: BaseException) -> str:
+    """An unexpected exception in one line for a row or a record: its type and first line."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}".rstrip(": ")

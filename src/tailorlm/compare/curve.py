@@ -9,6 +9,7 @@ from typing import Any
 
 from tailorlm.compare.systems import Context
 from tailorlm.compare.systems.base import train_event
+from tailorlm.errors import exception_line
 from tailorlm.experiments import run_eval
 from tailorlm.types import EventFn
 
@@ -34,7 +35,7 @@ def learning_curve(ctx: Context) -> tuple[list[dict[str, Any]], str | None]:
         )
         return [_point(ctx, p.run_id, p.size, p.best_dev_loss) for p in curve.points], None
     except Exception as exc:  # noqa: BLE001 - an extra view, not one of the systems
-        reason = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+        reason = exception_line(exc)
         log.warning("learning curve not measured (%s); rerun the comparison to retry it", reason)
         return [], reason
 

@@ -37,7 +37,7 @@ from tailorlm.compare.systems.brought import (
     teacher_entry,
 )
 from tailorlm.config import run_config
-from tailorlm.errors import TailorError
+from tailorlm.errors import TailorError, exception_line
 from tailorlm.experiments import default_max_tokens
 from tailorlm.hardware import cpu_threads_fixed, machine, release_memory
 from tailorlm.store import RunRecord, RunStore
@@ -268,8 +268,7 @@ def _build(ctx: Context, spec: SystemSpec) -> tuple[SystemRun | None, str, str |
         return _skip(ctx, spec, "failed", exc.message)
     except Exception as exc:  # one system's crash must not lose the other four
         log.debug("system %s failed", spec.id, exc_info=True)
-        first = (str(exc).strip().splitlines() or [""])[0]
-        return _skip(ctx, spec, "failed", f"{type(exc).__name__}: {first}".rstrip(": "))
+        return _skip(ctx, spec, "failed", exception_line(exc))
     ctx.built[spec.id] = run
     return run, "ok", None
 
