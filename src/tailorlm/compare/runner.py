@@ -141,11 +141,9 @@ def run_compare(
 
 def _holds_everything(record: RunRecord) -> bool:
     """A comparison whose learning curve failed is measured again (its systems' steps are
-    reused, so only the curve runs): a rerun is how a user retries it."""
-    try:
-        return not record.read_json(FILE).get("learning_curve_error")
-    except (OSError, TailorError):
-        return True  # unreadable: the reuse path reports it as before
+    reused, so only the curve runs): a rerun is how a user retries it. Read from the run's
+    summary in the index: no file is opened to decide."""
+    return not record.summary.get("learning_curve_error")
 
 
 def compare_config(
@@ -309,4 +307,5 @@ def _short_summary(comparison: dict[str, Any]) -> dict[str, Any]:
         "quality": best["quality"]["score"] if best else None,
         "best": best["id"] if best else None,
         "wall_s": comparison["wall_s"],
+        "learning_curve_error": comparison["learning_curve_error"],  # a rerun retries it
     }
